@@ -284,6 +284,17 @@ def spectral_features(features, n_components: int = 10, n_neighbors: int = 10, s
     return e / np.maximum(np.linalg.norm(e, axis=1, keepdims=True), 1e-12)
 
 
+def tsne_features(features, perplexity: float = 30.0, seed: int = 0) -> np.ndarray:
+    """2-d t-SNE map of (N, F) features (sklearn, Barnes-Hut, PCA initialisation): k-means on it clusters by
+    neighbourhoods, as in N2D (McConville et al., 2019, with UMAP in place of t-SNE)."""
+    from sklearn.manifold import TSNE
+
+    f = np.asarray(features, dtype=np.float64)
+    if f.ndim != 2 or len(f) <= 3 * perplexity:
+        raise ValueError(f"features must be (N, F) with N > 3 * perplexity = {3 * perplexity:g}, got shape {f.shape}")
+    return TSNE(2, perplexity=perplexity, init="pca", random_state=seed).fit_transform(f)
+
+
 # ----------------------------------------------------------------------------- clustering
 
 def kmeans_sweep(features, ks=range(2, 16), seed: int = 0, n_init: int = 4, silhouette_n: int = 2000,

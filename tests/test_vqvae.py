@@ -124,3 +124,20 @@ def test_spectral_features_separate_two_rings_where_kmeans_cannot():
     spec = KMeans(2, n_init=4, random_state=0).fit_predict(vqvae.spectral_features(f, 2, 10))
     assert vqvae.cluster_accuracy(y, spec) == 1.0
     assert vqvae.cluster_accuracy(y, plain) < 0.8
+
+
+def test_tsne_map_lets_kmeans_separate_two_rings_and_rejects_tiny_inputs():
+    from sklearn.cluster import KMeans
+
+    rng = np.random.default_rng(1)
+    t = rng.uniform(0, 2 * np.pi, 300)
+    r = np.where(np.arange(300) < 150, 1.0, 4.0)
+    f = np.c_[r * np.cos(t), r * np.sin(t), 0.1 * rng.normal(size=(300, 3))] + 0.1 * rng.normal(size=(300, 5))
+    y = (r > 2).astype(int)
+    emb = vqvae.tsne_features(f, perplexity=30, seed=0)
+    assert emb.shape == (300, 2)
+    np.testing.assert_allclose(emb, vqvae.tsne_features(f, perplexity=30, seed=0))  # seeded: reproducible
+    assert vqvae.cluster_accuracy(y, KMeans(2, n_init=4, random_state=0).fit_predict(emb)) == 1.0
+    assert vqvae.cluster_accuracy(y, KMeans(2, n_init=4, random_state=0).fit_predict(f)) < 0.8
+    with pytest.raises(ValueError, match="perplexity"):
+        vqvae.tsne_features(f[:50], perplexity=30)
