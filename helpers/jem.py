@@ -370,13 +370,13 @@ def diverged(stats: dict, max_abs_gap: float = 1e3) -> bool:
 
 def fit(model: nn.Module, x: Tensor, y: Tensor, x_test: Tensor, y_test: Tensor, sampler: NegativeSampler | None,
         iters: int, minutes: float | None = None, batch: int = 64, lr: float = 1e-4, shift: int = 2,
-        n_fake: int | None = None, px_warmup: int = 0, energy_l2: float = 0.0, max_gap: float = 1e3,
+        n_fake: int | None = None, px_weight: float = 1.0, px_warmup: int = 0, energy_l2: float = 0.0, max_gap: float = 1e3,
         eval_every: int = 50, generator: torch.Generator | None = None, device=None,
         show_progress: bool = True) -> dict:
     """Train with JEM / JEM++ negatives (sampler None: the plain classifier) for `iters` iterations or `minutes`.
 
     Adam(lr); real batches shuffled each epoch and shifted by up to `shift` pixels; the log p(x) weight
-    ramps from 0 to 1 over `px_warmup` iterations. A diverged step (diverged(stats, max_gap)) restores
+    ramps from 0 to `px_weight` over `px_warmup` iterations. A diverged step (diverged(stats, max_gap)) restores
     the model, optimiser and buffer saved at the last evaluation and is recorded. Every `eval_every`
     iterations a curve point is recorded: mean loss/ce/acc/e_real/e_fake/gap/seconds of the window and
     the test accuracy. Returns iterations, train_seconds, seconds and CPU seconds per iteration,
@@ -404,7 +404,7 @@ def fit(model: nn.Module, x: Tensor, y: Tensor, x_test: Tensor, y_test: Tensor, 
         xb = augment(x[idx], shift, g) if shift else x[idx]
         t0, c0 = time.time(), time.process_time()
         model.train()
-        w_px = min(1.0, (it + 1) / px_warmup) if px_warmup else 1.0
+        w_px = px_weight * (min(1.0, (it + 1) / px_warmup) if px_warmup else 1.0)
         stats = train_step(model, opt, xb.to(device), y[idx].to(device), sampler, n_fake, w_px, energy_l2)
         stats["seconds"], stats["cpu_seconds"] = time.time() - t0, time.process_time() - c0
         it += 1

@@ -48,6 +48,7 @@ def parse():
                    help="class Gaussians' covariance (full: as JEM++, about 15 s to fit on CPU)")
     p.add_argument("--energy-l2", type=float, default=0.0, help="optional alpha * (E_real^2 + E_fake^2)")
     p.add_argument("--n-fake", type=int, default=None, help="SGLD negatives per iteration (default: --batch)")
+    p.add_argument("--px-weight", type=float, default=1.0, help="weight of the log p(x) term (JEM: 1)")
     p.add_argument("--px-warmup", type=int, default=0, help="iterations over which the log p(x) weight ramps 0 -> 1")
     p.add_argument("--max-gap", type=float, default=1e3)
     p.add_argument("--shift", type=int, default=2, help="random shifts of the real batch (as the classifier)")
@@ -92,7 +93,7 @@ def main():
                                          bound=args.bound)
     sampler = jem.NegativeSampler(config, gmm=gmm, generator=g, device=device)
     res = jem.fit(model, x, y, x_test, y_test, sampler, iters=args.iters, minutes=args.minutes, batch=args.batch,
-                  lr=args.lr, shift=args.shift, n_fake=args.n_fake, px_warmup=args.px_warmup,
+                  lr=args.lr, shift=args.shift, n_fake=args.n_fake, px_weight=args.px_weight, px_warmup=args.px_warmup,
                   energy_l2=args.energy_l2, max_gap=args.max_gap, eval_every=args.eval_every, generator=g,
                   device=device)
     it, train_seconds, test_acc = res["iterations"], res["train_seconds"], res["test_acc"]
@@ -130,7 +131,7 @@ def main():
         "sampler": {**vars(config), "clamp": list(jem.CLAMP), "gmm_covariance": args.gmm_cov if gmm else None,
                     "gmm_fit_seconds": round(t_gmm, 1)},
         "optimizer": {"name": "Adam", "lr": args.lr, "batch": args.batch, "n_fake": args.n_fake or args.batch,
-                      "energy_l2": args.energy_l2, "px_warmup": args.px_warmup, "shift": args.shift},
+                      "energy_l2": args.energy_l2, "px_weight": args.px_weight, "px_warmup": args.px_warmup, "shift": args.shift},
         "iterations": it, "train_seconds": round(train_seconds, 1), "seconds_per_iteration": round(sec_per_it, 3),
         "cpu_seconds_per_iteration": round(cpu_per_it, 3), "threads": args.threads,
         "baseline_heldout_accuracy": round(base_acc, 4), "initial_heldout_accuracy": round(init_acc, 4),
