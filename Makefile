@@ -39,7 +39,7 @@ notebooks: $(STAMP)
 
 ## make checkpoints: retrain every shipped checkpoint (long; see README)
 checkpoints: $(STAMP)
-	for s in scripts/train_*.py; do echo "== $$s"; $(BIN)/python $$s || exit 1; done
+	PY=$(BIN)/python bash scripts/train_checkpoints.sh
 
 ## make bench: benchmarks, each timing the project's code beside a naive baseline
 bench: $(STAMP)

@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# `make checkpoints`: retrain every shipped checkpoint with the command recorded beside it in checkpoints/*.json
+# (hours on 2 CPU cores; minutes on a GPU). Wall-clock-capped runs (--minutes) reach fewer iterations on a
+# slower machine: compare with the "iterations" field of the record.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=${PY:-.venv/bin/python}
+run() { echo "== $*"; "$PY" "$@"; }
+run scripts/train_mnist_classifier.py --epochs 6
+run scripts/train_hw2_energy.py --max-iters 350 --minutes 1000 --batch 32 --buffer 512 --lr 2e-4 --save-every 10
+run scripts/train_vqvae.py --data mnist
+run scripts/train_vqvae.py --data fashion
+run scripts/train_hoda_gans.py --only classifier
+for m in gan wgan wgan-gp; do run scripts/train_hoda_gans.py --only "$m" --max-minutes 50; done
+run scripts/train_ebm_mnist_conditional.py --minutes 40 --ce-weight 1
+run scripts/train_jem.py --method jem --minutes 30 --lr 3e-5 --px-weight 0.1
+run scripts/train_jem.py --method jempp --minutes 30 --lr 3e-5 --px-weight 0.1
