@@ -35,6 +35,9 @@ def select(args: list[str]) -> list[Path]:
 def main(args: list[str]) -> int:
     from helpers.utils import hardware, profile
 
+    # A non-interactive MPLBACKEND (CI exports Agg) would reach the kernel and make every plt.show() draw
+    # nothing into the notebook: the committed outputs need the kernel's own inline backend.
+    os.environ.pop("MPLBACKEND", None)
     timings_path = NB_DIR / "timings.json"
     failed = []
     for path in select(args):
