@@ -17,7 +17,8 @@ Recipe (tutorial defaults, as flags):
   60 steps of x <- x - (eps^2 / 2) grad E(x, y) / T + eps eta with y fixed, eps = 0.005 and T = 1.25e-6
   (a gradient step of 10, the tutorial's sampler), per-pixel gradients clipped at 0.03, pixels clamped to
   [-1, 1];
-- loss: E(real, y).mean() - E(fake, y_fake).mean() + alpha (mean E_real^2 + mean E_fake^2), alpha = 0.1;
+- loss: E(real, y).mean() - E(fake, y_fake).mean() + alpha (mean E_real^2 + mean E_fake^2), alpha = 0.1,
+  plus --ce-weight (default 1) x the cross-entropy of softmax_y(-E(x_real, y)) on the real labels;
   Adam lr 1e-4, betas (0, 0.999); parameter-gradient norm clipped at 0.1.
 Evaluation: 100 chains per class from U[-1, 1], --eval-steps steps of the same sampler with y fixed, labelled
 by checkpoints/mnist_classifier.pt; OOD scores on the 1,000 held-out test digits vs 1,000 Fashion-MNIST test
@@ -44,7 +45,7 @@ NAME = "ebm_mnist_conditional.pt"
 
 def parse(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--minutes", type=float, default=60.0, help="wall-clock budget of the training loop (checked after each iteration)")
+    p.add_argument("--minutes", type=float, default=40.0, help="wall-clock budget of the training loop (checked after each iteration)")
     p.add_argument("--max-iters", type=int, default=100_000)
     p.add_argument("--arch", choices=["cnn", "resnet"], default="cnn")
     p.add_argument("--width", type=int, default=32, help="hidden width (cnn: hidden, resnet: width)")
@@ -55,8 +56,8 @@ def parse(argv=None):
     p.add_argument("--temperature", type=float, default=1.25e-6, help="T: gradient step eps^2 / (2 T)")
     p.add_argument("--grad-clip", type=float, default=0.03, help="per-pixel clip of grad_x E")
     p.add_argument("--alpha", type=float, default=0.1, help="weight of the energy regulariser")
-    p.add_argument("--ce-weight", type=float, default=0.0,
-                   help="weight of a cross-entropy term on -E(x_real, .) (0: the plain CD recipe)")
+    p.add_argument("--ce-weight", type=float, default=1.0,
+                   help="weight of a cross-entropy term on -E(x_real, .) (the shipped model: 1; 0: the plain CD recipe)")
     p.add_argument("--lr", type=float, default=1e-4)
     p.add_argument("--clip-norm", type=float, default=0.1, help="clip of the parameter-gradient norm")
     p.add_argument("--buffer", type=int, default=8192)
