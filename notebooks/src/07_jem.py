@@ -15,8 +15,6 @@
 # %% setup
 
 # %%
-import json
-
 import numpy as np
 import torch
 import matplotlib.pyplot as plt
@@ -125,7 +123,7 @@ plt.show()
 # and a 1,000-iteration learning-rate warm-up; fine-tuning a sharp classifier is a harder start.)
 
 # %%
-trials = json.loads((utils.repo_root() / "checkpoints" / "jem_trials.json").read_text())
+trials = checkpoints.load_record("jem_trials.json")
 fig, ax = plt.subplots(figsize=(6.5, 3.5))
 for r in trials["runs"]:
     c = r["curves"]
@@ -239,7 +237,7 @@ for method, r in records.items():
 # | | held-out accuracy | iterations in 30 min | s / iteration (wall; CPU) | divergences | final gap $E_{real}-E_{SGLD}$ | samples: mean max-prob; share > 0.9; smallest class |
 # |---|---|---|---|---|---|---|
 # | classifier | 0.9890 | - | - | - | - | - |
-# | JEM (20 SGLD steps, buffer) | **0.9700** | 472 | 3.77; 1.76 | 0 | -52.5 (falling fast) | 0.944; 0.85; 0% (100 steps from noise) |
+# | JEM (20 SGLD steps, buffer) | **0.9700** | 472 | 3.77; 1.76 | 0 | -52.5 (falling fast) | 0.954; 0.87; 0% (100 steps from noise) |
 # | JEM++ (10 proximal steps, class GMM) | **0.9850** | 820 | 2.15; 1.00 | 0 | -14.1 (drifting) | 0.991; 0.98; 7% (50 steps from the GMM) |
 #
 # * **Classification stays good**: both keep at least 97% (JEM exactly 0.970, JEM++ 0.985), 0.5-2 points below the
@@ -258,7 +256,7 @@ for method, r in records.items():
 #   20 + 1); so JEM++ made 820 iterations to JEM's 472 in the same 30 minutes. The
 #   class GMM with full covariances took 7.2 s to fit, once.
 # * **Samples**: JEM's chains from noise (100 steps) turn into white-stroke digit fragments on speckled black,
-#   mostly 2s (the smallest class is absent), the classifier is confident on 85% of them but they are not clean
+#   mostly 2s (the smallest class is absent), the classifier is confident on 87% of them but they are not clean
 #   digits. JEM++'s samples (50 proximal steps from the class GMM) are recognisable digits of every class, and
 #   the classifier is confident on 98%. Part of that is the start: the GMM draws alone already get 0.898 and
 #   69%; the steps sharpen them. These confidence numbers come from the classifier both models were
