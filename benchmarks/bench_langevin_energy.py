@@ -4,6 +4,7 @@ project's sampler, interleaved in one run, ratio printed.
 naive:   parameters require grad, a fresh autograd graph and fresh noise tensor each step (the homework's code);
 project: helpers.energy.freeze (eval, requires_grad_(False): no weight gradients) + helpers.samplers.langevin,
          contiguous and channels-last memory formats.
+Then Task 14's 600 chains: one pass against slices of helpers.energy.CPU_CHUNK chains.
 The cost is about 3.4 GFLOP per step (forward + input-gradient backward on 30 images).
     python benchmarks/bench_langevin_energy.py [--threads 2] [--steps 20] [--chains 30]
 """
@@ -36,6 +37,8 @@ def main():
     p.add_argument("--steps", type=int, default=20)
     p.add_argument("--chains", type=int, default=30)
     p.add_argument("--rounds", type=int, default=3)
+    p.add_argument("--big", type=int, default=600, help="also time Task 14's batch of this many chains (0: skip)")
+    p.add_argument("--big-steps", type=int, default=3)
     a = p.parse_args()
     torch.set_num_threads(a.threads)
     torch.manual_seed(0)
@@ -44,8 +47,9 @@ def main():
     path = energy.ENERGY_CKPT
     try:
         naive.load_state_dict(energy.load_energy(path).state_dict())
+        trained = True
     except Exception:  # untrained weights time the same
-        pass
+        trained = False
     naive.eval()
     fast = energy.freeze(energy.ResNet(1), channels_last=False)
     fast.load_state_dict(naive.state_dict())
@@ -56,6 +60,8 @@ def main():
         "naive (params require grad, fresh graph)": lambda: naive_steps(naive, x0, a.steps, eps),
         "project: frozen, contiguous": lambda: langevin(x0, energy.energy_score(fast, False), eps, a.steps),
         "project: frozen, channels-last": lambda: langevin(x0, energy.energy_score(fast_cl, True), eps, a.steps),
+        "project: + bfloat16 autocast (AMX; training only)": lambda: langevin(x0, energy.energy_score(fast_cl, True, bf16=True),
+                                                                      eps, a.steps),
     }
     for f in runs.values():  # warm-up (oneDNN primitive caches)
         f()
@@ -65,13 +71,37 @@ def main():
             t = time.perf_counter()
             f()
             best[k] = min(best[k], (time.perf_counter() - t) / a.steps * 1000)
-    print(f"{a.chains} chains, {a.threads} threads, best of {a.rounds} rounds of {a.steps} steps")
+    print(f"{a.chains} chains, {a.threads} threads, weights: {'checkpoints/' + path if trained else 'untrained'}, best of {a.rounds} rounds of {a.steps} steps")
     for k, v in best.items():
-        print(f"  {k:45s} {v:7.1f} ms/step")
+        print(f"  {k:50s} {v:7.1f} ms/step")
     base = best["naive (params require grad, fresh graph)"]
-    fastest = min((v, k) for k, v in best.items() if k.startswith("project"))
+    fastest = min((v, k) for k, v in best.items() if k.startswith("project") and "bfloat16" not in k)
     print(f"speed-up of the project's best ({fastest[1]}): {base / fastest[0]:.2f}x "
           f"({fastest[0]:.1f} ms vs {base:.1f} ms; target <= 30 ms)")
+    s32, s16 = energy.energy_score(fast_cl, True)(x0), energy.energy_score(fast_cl, True, bf16=True)(x0)
+    bf = best["project: + bfloat16 autocast (AMX; training only)"]
+    print(f"bfloat16 autocast: {base / bf:.2f}x ({bf:.1f} ms), but its score is off by "
+          f"{((s16 - s32).norm() / s32.norm()).item():.1%} and its energies lose their units digit (no MALA); "
+          f"the notebooks sample in float32")
+
+    # Task 14's batch (10 samples x 30 digits x 2 noise levels): one pass over 600 chains against slices of
+    # energy.CPU_CHUNK chains (big activations fall out of the CPU caches)
+    if a.big:
+        xb = torch.rand(a.big, 1, 28, 28)
+        big = {f"{a.big} chains, one pass": lambda: langevin(xb, energy.energy_score(fast_cl, True, chunk=None), eps, a.big_steps),
+               f"{a.big} chains, slices of <= {energy.CPU_CHUNK}": lambda: langevin(xb, energy.energy_score(fast_cl, True, chunk=energy.CPU_CHUNK), eps, a.big_steps)}
+        for f in big.values():
+            f()
+        bbest = {k: float("inf") for k in big}
+        for _ in range(a.rounds):
+            for k, f in big.items():
+                t = time.perf_counter()
+                f()
+                bbest[k] = min(bbest[k], (time.perf_counter() - t) / a.big_steps * 1000)
+        for k, v in bbest.items():
+            print(f"  {k:50s} {v:7.1f} ms/step ({v / a.big:.2f} ms per chain)")
+        one, sl = bbest.values()
+        print(f"speed-up of slicing on {a.big} chains: {one / sl:.2f}x")
 
 
 if __name__ == "__main__":

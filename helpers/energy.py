@@ -105,16 +105,45 @@ def freeze(model: torch.nn.Module, channels_last: bool = True) -> torch.nn.Modul
     return model
 
 
-def energy_fn(model: torch.nn.Module, channels_last: bool = True):
-    """x -> E(x) (B,), feeding the model channels-last input when asked."""
-    if not channels_last:
-        return model
-    return lambda x: model(x.contiguous(memory_format=torch.channels_last))
+def energy_fn(model: torch.nn.Module, channels_last: bool = True, bf16: bool = False):
+    """x -> E(x) (B,) in float32, feeding the model channels-last input when asked.
+
+    bf16=True runs the network under bfloat16 autocast (about 1.7x faster on CPUs with AMX/AVX512-BF16; the
+    score is then off by a few percent, far below the Langevin noise, but energies lose their units digit, so
+    never use it for MALA's acceptance test). The project uses it only for the negatives of the training loop.
+    """
+    fmt = torch.channels_last if channels_last else torch.contiguous_format
+
+    def e(x):
+        with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=bf16):
+            return model(x.contiguous(memory_format=fmt)).float()
+    return e
 
 
-def energy_score(model: torch.nn.Module, channels_last: bool = True):
-    """x -> grad_x log p(x) = -grad_x E(x) by autograd (freeze the model first for speed)."""
-    return score_from_energy(energy_fn(model, channels_last))
+CPU_CHUNK = 64  # chains per forward-backward pass on a CPU: 1.37 ms/chain at 60, 2.08 at 600 (2 cores, cache-bound)
+
+
+def chunked(fn, chunk: int | None):
+    """x -> fn applied to slices of at most `chunk` chains, concatenated (None: one pass over the whole batch)."""
+    if chunk is None:
+        return fn
+    if not isinstance(chunk, int) or chunk < 1:
+        raise ValueError(f"chunk must be a positive number of chains or None, got {chunk}")
+    # near-equal slices (600 -> 10 x 60, 100 -> 2 x 50), never more than `chunk` chains each
+    return lambda x: fn(x) if len(x) <= chunk else torch.cat([fn(c) for c in x.chunk(math.ceil(len(x) / chunk))])
+
+
+def energy_score(model: torch.nn.Module, channels_last: bool = True, bf16: bool = False,
+                 chunk: int | None | str = "auto"):
+    """x -> grad_x log p(x) = -grad_x E(x) by autograd (freeze the model first for speed).
+
+    The sampler still moves all chains together; only the network sees them in slices of `chunk` chains
+    ("auto": CPU_CHUNK on a CPU, where big batches fall out of cache; the whole batch on a GPU).
+    """
+    if chunk == "auto":
+        device = next(model.parameters()).device
+        chunk = CPU_CHUNK if device.type == "cpu" else None
+    return chunked(score_from_energy(energy_fn(model, channels_last, bf16)), chunk)
 
 
 def hw2_step_size(noise: float = HW2_NOISE) -> float:
@@ -210,16 +239,17 @@ def psnr(x: torch.Tensor, ref: torch.Tensor, data_range: float = 1.0) -> torch.T
     return 10 * torch.log10(data_range ** 2 / mse.clamp_min(1e-12))
 
 
-def denoise_score(model: torch.nn.Module, y: torch.Tensor, sigma: torch.Tensor | float, channels_last: bool = True):
+def denoise_score(model: torch.nn.Module, y: torch.Tensor, sigma: torch.Tensor | float, channels_last: bool = True,
+                  chunk: int | None | str = "auto"):
     """x -> grad_x log p(x | y) = -grad E(x) + (y - x) / sigma^2 (sigma may be per-image, shape (B,))."""
-    prior = energy_score(model, channels_last)
+    prior = energy_score(model, channels_last, chunk=chunk)
     s2 = torch.as_tensor(sigma, dtype=y.dtype, device=y.device) ** 2
     if s2.dim() == 1:
         s2 = s2.view(-1, 1, 1, 1)
     return lambda x: prior(x) + (y - x) / s2
 
 
-__all__ = ["ResNet", "freeze", "energy_fn", "energy_score", "hw2_step_size", "sample_hw2", "heldout_split", "mnist_split", "MNISTSplit",
+__all__ = ["ResNet", "freeze", "energy_fn", "energy_score", "chunked", "CPU_CHUNK", "hw2_step_size", "sample_hw2", "heldout_split", "mnist_split", "MNISTSplit",
            "load_attachment", "load_energy", "load_classifier", "quality", "passes_bar", "psnr",
            "denoise_score"]
 

@@ -59,6 +59,10 @@ def parse():
     p.add_argument("--eval-chains", type=int, default=100)
     p.add_argument("--eval-steps", type=int, default=2000)
     p.add_argument("--channels-last", action="store_true", help="channels-last memory format while training")
+    p.add_argument("--bf16", action="store_true",
+                   help="bfloat16 autocast for the Langevin negatives only (training step and evaluation stay float32)")
+    p.add_argument("--snapshot-every", type=int, default=0,
+                   help="also keep a copy of the weights every N iterations (<out stem>_itN.pt in /tmp) to evaluate later")
     p.add_argument("--out", default=energy.ENERGY_CKPT)
     p.add_argument("--resume", default=None, help="state dict to start from")
     p.add_argument("--note", default="", help="free text stored in the record (e.g. the stages of a resumed run)")
@@ -121,7 +125,8 @@ def main():
 
     model = energy.ResNet(1)
     if args.resume:
-        model.load_state_dict(torch.load(args.resume, weights_only=True))
+        model.load_state_dict(ckpt.load_state_dict(args.resume) if not Path(args.resume).is_absolute()
+                              else torch.load(args.resume, weights_only=True))
     else:
         with torch.no_grad():
             model._el["out_fc"].weight.mul_(args.out_scale)
@@ -132,7 +137,7 @@ def main():
         real = real.contiguous()
     opt = torch.optim.Adam(model.parameters(), lr=args.lr, betas=(0.0, 0.999))
     eps = energy.hw2_step_size()
-    score = energy.energy_score(model, channels_last=cl)
+    score = energy.energy_score(model, channels_last=cl, bf16=args.bf16)
     buffer = torch.rand((args.buffer, 1, 28, 28), generator=g)
     evals, history = [], []
     pending_evals = sorted(args.eval_at_minutes)
@@ -185,7 +190,9 @@ def main():
                   f"s/it={el/it:.2f}", flush=True)
         if it % args.save_every == 0:
             ckpt.save_checkpoint(model, args.out, record(False))
-            torch.save(buffer[:64].clone(), "/tmp/hw2_energy_buffer.pt")
+            torch.save(buffer.clone(), f"/tmp/{Path(args.out).stem}_buffer.pt")
+        if args.snapshot_every and it % args.snapshot_every == 0:
+            torch.save(model.state_dict(), f"/tmp/{Path(args.out).stem}_it{it}.pt")
         if pending_evals and (time.time() - t0 - eval_time) / 60 >= pending_evals[0]:
             pending_evals.pop(0)
             q, _ = evaluate(model, get_classifier(), args)
