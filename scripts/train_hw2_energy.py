@@ -94,9 +94,12 @@ def eval_only(args):
     torch.save(x, "/tmp/hw2_energy_final_samples.pt")
     skip = {"file", "sha256", "created", "python", "torch", "machine"}
     keep = {k: v for k, v in rec.items() if k not in skip}
-    keep.update({"final": True, "quality_bar": q, "evals": rec.get("evals", []) + [q],
-                 "stopped": f"training stopped by hand after the periodic save at iteration {rec.get('iterations')} "
-                            f"(time budget); evaluated with: python scripts/train_hw2_energy.py --eval-only"})
+    keep.update({"quality_bar": q, "evals": rec.get("evals", []) + [q],
+                 "evaluated_with": f"python scripts/train_hw2_energy.py --eval-only --eval-chains {args.eval_chains} "
+                                   f"--eval-steps {args.eval_steps}"})
+    if not rec.get("final"):
+        keep.update({"final": True, "stopped": f"training stopped by hand after the periodic save at iteration "
+                                               f"{rec.get('iterations')} (time budget)"})
     full = ckpt.save_checkpoint(ckpt.load_state_dict(args.out), args.out, keep)
     print("record updated", args.out, full["sha256"][:12], flush=True)
 

@@ -15,6 +15,10 @@
 # %% setup
 
 # %%
+import shlex
+import subprocess
+import sys
+
 import numpy as np
 import torch
 import matplotlib.pyplot as plt
@@ -136,22 +140,15 @@ plt.show()
 
 # %%
 def load_or_train(method):
-    """The shipped JEM / JEM++ model and its record, or a fresh run with the shipped run's settings when RETRAIN."""
+    """The shipped JEM / JEM++ model and its record, or, when RETRAIN, a fresh run of the shipped run's command."""
     name = f"jem_{method}.pt"
-    rec = checkpoints.load_record(name)
-    if not RETRAIN:
-        return checkpoints.load_into(jem.JEMCNN(10), name).eval(), rec
-    g = torch.Generator().manual_seed(SEED)
-    m = jem.JEMCNN.from_small_cnn(base).to(device)
-    smp, opt = rec["sampler"], rec["optimizer"]
-    cfg = {k: smp[k] for k in ("n_steps", "step_size", "noise_scale", "bound", "buffer_size", "reinit")}
-    gmm = jem.ClassGaussianMixture(smp["gmm_covariance"], seed=SEED).fit(x_train, y_train) if method == "jempp" else None
-    sampler = jem.NegativeSampler(jem.SamplerConfig(method=method, **cfg), gmm=gmm, generator=g, device=device)
-    res = jem.fit(m, x_train, y_train, x_test, y_test, sampler, iters=TRAIN_ITERS, minutes=TRAIN_MINUTES,
-                  batch=opt["batch"], lr=opt["lr"], shift=opt["shift"], px_weight=opt["px_weight"],
-                  generator=g, device=device)
-    res["heldout_accuracy"] = res.pop("test_acc")
-    return m.eval(), {**rec, **res}
+    if RETRAIN:  # scripts/train_jem.py with the recorded settings, saved beside the shipped checkpoint
+        cmd = shlex.split(checkpoints.load_record(name)["command"])[1:]  # drop "python"
+        name = f"jem_{method}_retrained.pt"
+        subprocess.run([sys.executable, *cmd, "--out", name, "--minutes", str(TRAIN_MINUTES), "--iters", str(TRAIN_ITERS),
+                        "--seed", str(SEED)] + (["--smoke"] if utils.is_smoke() else []),
+                       check=True, cwd=utils.repo_root())
+    return checkpoints.load_into(jem.JEMCNN(10), name).eval(), checkpoints.load_record(name)
 
 
 models, records = {}, {}
@@ -202,8 +199,8 @@ samples = {"GMM start": x_gmm}
 start_jem = jem.uniform_noise(N_SAMPLES, generator=g)
 samples["JEM (noise + 100 SGLD steps)"] = jem.sgld(models["jem"], start_jem, scaled(100, 5))
 samples["JEM++ (GMM + 50 proximal steps)"] = jem.sgld(models["jempp"], x_gmm, scaled(50, 5), bound=0.03)
-samples_shipped = {m: checkpoints.load_state_dict(f"jem_{m}_samples.pt")["samples"] for m in ("jem", "jempp")
-                   if not RETRAIN}
+samples_shipped = {m: checkpoints.load_state_dict(f"jem_{m}{'_retrained' if RETRAIN else ''}_samples.pt")["samples"]
+                   for m in ("jem", "jempp")}
 for name, s in {**samples, **{f"{m} (shipped)": s for m, s in samples_shipped.items()}}.items():
     plotting.image_grid(s[:64], title=name)
     plt.show()
