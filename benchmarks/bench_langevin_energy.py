@@ -5,7 +5,8 @@ naive:   parameters require grad, a fresh autograd graph and fresh noise tensor 
 project: helpers.energy.freeze (eval, requires_grad_(False): no weight gradients) + helpers.samplers.langevin,
          contiguous and channels-last memory formats.
 Then Task 14's 600 chains: one pass against slices of helpers.energy.CPU_CHUNK chains.
-The cost is about 3.4 GFLOP per step (forward + input-gradient backward on 30 images).
+Last, the floor: the step's FLOPs (torch.utils.flop_counter: forward + input-gradient backward) over this
+machine's float32 matrix-product rate (a 2048 x 2048 matmul), beside the project's time.
     python benchmarks/bench_langevin_energy.py [--threads 2] [--steps 20] [--chains 30]
 """
 from __future__ import annotations
@@ -29,6 +30,27 @@ def naive_steps(model, x, n, eps):
         g = torch.autograd.grad(e.sum(), x)[0]
         x = x - eps * g + (2 * eps) ** 0.5 * torch.randn_like(x)
     return x.detach()
+
+
+def step_flops(model, x) -> int:
+    """FLOPs of one score evaluation (forward + backward to the input), counted by torch."""
+    from torch.utils.flop_counter import FlopCounterMode
+    x = x.clone().contiguous(memory_format=torch.channels_last).requires_grad_(True)
+    with FlopCounterMode(display=False) as fc:
+        model(x).sum().backward()  # what energy_score computes (.backward: the counter's hooks reject autograd.grad)
+    return fc.get_total_flops()
+
+
+def matmul_gflops(n: int = 2048, rounds: int = 5) -> float:
+    """This machine's float32 matrix-product rate (best of rounds), GFLOP/s."""
+    a, b = torch.randn(n, n), torch.randn(n, n)
+    a @ b
+    best = float("inf")
+    for _ in range(rounds):
+        t = time.perf_counter()
+        a @ b
+        best = min(best, time.perf_counter() - t)
+    return 2 * n ** 3 / best / 1e9
 
 
 def main():
@@ -83,6 +105,12 @@ def main():
     print(f"bfloat16 autocast: {base / bf:.2f}x ({bf:.1f} ms), but its score is off by "
           f"{((s16 - s32).norm() / s32.norm()).item():.1%} and its energies lose their units digit (no MALA); "
           f"the notebooks sample in float32")
+
+    flops, rate = step_flops(fast_cl, x0), matmul_gflops()
+    floor = flops / rate / 1e6
+    print(f"floor: {flops / 1e9:.2f} GFLOP per step (forward + input gradient, {a.chains} chains) at this CPU's "
+          f"matmul rate {rate:.0f} GFLOP/s = {floor:.1f} ms/step; the project's best runs at "
+          f"{flops / fastest[0] / 1e6:.0f} GFLOP/s ({floor / fastest[0]:.0%} of the matmul rate)")
 
     # Task 14's batch (10 samples x 30 digits x 2 noise levels): one pass over 600 chains against slices of
     # energy.CPU_CHUNK chains (big activations fall out of the CPU caches)

@@ -249,9 +249,19 @@ def denoise_score(model: torch.nn.Module, y: torch.Tensor, sigma: torch.Tensor |
     return lambda x: prior(x) + (y - x) / s2
 
 
+@torch.no_grad()
+def ray_energy(model: torch.nn.Module, x: torch.Tensor, lams) -> torch.Tensor:
+    """E(lam * x) for each lam: (L,) x (B, C, H, W) -> (L, B).
+
+    The ResNet is piecewise affine in x (convolutions, leaky ReLU, sum pooling, a linear layer), so for large lam
+    E(lam x) is affine in lam: if it falls, exp(-E) has infinite mass along that ray and cannot be normalised.
+    """
+    return torch.stack([model(lam * x) for lam in lams])
+
+
 __all__ = ["ResNet", "freeze", "energy_fn", "energy_score", "chunked", "CPU_CHUNK", "hw2_step_size", "sample_hw2", "heldout_split", "mnist_split", "MNISTSplit",
            "load_attachment", "load_energy", "load_classifier", "quality", "passes_bar", "psnr",
-           "denoise_score"]
+           "denoise_score", "ray_energy"]
 
 
 def ssim(x: torch.Tensor, ref: torch.Tensor, data_range: float = 1.0, win: int = 7) -> torch.Tensor:

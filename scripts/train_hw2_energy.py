@@ -51,6 +51,12 @@ def parse():
     p.add_argument("--alpha-level", type=float, default=1e-4)
     p.add_argument("--alpha-gap", type=float, default=1e-6)
     p.add_argument("--data-noise", type=float, default=0.01)
+    p.add_argument("--ray-weight", type=float, default=0.0,
+                   help="weight of the ray hinge (0: off): brightened digits lam*x, lam ~ U[--ray-lam], must have an "
+                        "energy at least --ray-margin*(lam-1) above x (the piecewise-linear energy otherwise falls "
+                        "without bound along lam*x and its density cannot be normalised)")
+    p.add_argument("--ray-lam", type=float, nargs=2, default=[1.25, 3.0])
+    p.add_argument("--ray-margin", type=float, default=1000.0)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--save-every", type=int, default=10)
@@ -173,12 +179,20 @@ def main():
         buffer[idx] = fake
         pos = real[torch.randint(len(real), (args.batch,), generator=g)]
         pos = pos + args.data_noise * torch.randn(pos.shape, generator=g)
-        e = model(torch.cat([pos, fake]).contiguous(memory_format=torch.channels_last if cl else torch.contiguous_format))
-        e_real, e_fake = e[:args.batch], e[args.batch:]
+        batch = [pos, fake]
+        if args.ray_weight:
+            lam = torch.empty(args.batch, 1, 1, 1).uniform_(*args.ray_lam, generator=g)
+            batch.append(lam * pos)
+        e = model(torch.cat(batch).contiguous(memory_format=torch.channels_last if cl else torch.contiguous_format))
+        e_real, e_fake = e[:args.batch], e[args.batch:2 * args.batch]
         cd = e_real.mean() - e_fake.mean()
         level = (e_real.mean() + e_fake.mean()) / 2
         gap = e_fake.mean() - e_real.mean()
         loss = cd + args.alpha_level * level ** 2 + args.alpha_gap * gap ** 2
+        ray = torch.zeros(())
+        if args.ray_weight:
+            ray = torch.relu(e_real + args.ray_margin * (lam.flatten() - 1) - e[2 * args.batch:]).mean()
+            loss = loss + args.ray_weight * ray
         if not torch.isfinite(loss):
             print(f"iter {it}: non-finite loss, step skipped", flush=True)
             continue
@@ -189,7 +203,7 @@ def main():
         if it % 5 == 0:
             el = time.time() - t0
             print(f"iter {it} t={el/60:.1f}min E_real={e_real.mean().item():.4g} E_fake={e_fake.mean().item():.4g} "
-                  f"gap={gap.item():.4g} fake range=[{fake.min().item():.2f},{fake.max().item():.2f}] "
+                  f"gap={gap.item():.4g} ray={ray.item():.4g} fake range=[{fake.min().item():.2f},{fake.max().item():.2f}] "
                   f"s/it={el/it:.2f}", flush=True)
         if it % args.save_every == 0:
             ckpt.save_checkpoint(model, args.out, record(False))

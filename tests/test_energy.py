@@ -131,3 +131,26 @@ def test_energy_checkpoint_loads_and_wrong_shapes_fail(tmp_path):
     (tmp_path / "corrupt.pt").write_bytes(b"not a checkpoint")
     with pytest.raises(ckpt.CheckpointError, match="corrupt.pt"):
         energy.load_energy(tmp_path / "corrupt.pt")
+
+
+def test_ray_energy_is_eventually_affine_in_lambda():
+    torch.manual_seed(4)
+    m = energy.freeze(energy.ResNet(1), channels_last=False)
+    x = torch.rand(3, 1, 28, 28)
+    # with zero biases (the initialisation) the network is positively homogeneous: E(lam x) = lam E(x)
+    e = energy.ray_energy(m, x, [1.0, 2.5])
+    assert e.shape == (2, 3)
+    torch.testing.assert_close(e[1], 2.5 * e[0], rtol=1e-4, atol=1e-4 * e.abs().max().item())
+    # with biases it is piecewise affine: far along the ray the second difference in lam vanishes,
+    # while near the origin it does not
+    with torch.no_grad():
+        for mod in m.modules():
+            if isinstance(mod, torch.nn.Conv2d):
+                mod.bias.normal_(0, 1.0)
+    far = energy.ray_energy(m, x, [1e3, 2e3, 3e3]).double()
+    curv_far = (far[2] - 2 * far[1] + far[0]).abs() / (far[2] - far[0]).abs()
+    assert curv_far.max() < 1e-3
+    near = energy.ray_energy(m, x, [0.0, 0.05, 0.1]).double()
+    curv_near = (near[2] - 2 * near[1] + near[0]).abs() / (near[2] - near[0]).abs()
+    assert curv_near.max() > 1e-3
+    torch.testing.assert_close(far[1], m(2e3 * x).double())
