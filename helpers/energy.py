@@ -95,6 +95,75 @@ class ResNet(torch.nn.Module):
         return self._el["out_fc"](x)[:, 0]
 
 
+# ----------------------------------------------------------------------------- the box penalty, built in
+
+BOX_CARRIER = 2  # the channel that carries sum_i [relu(x_i - 1) + relu(-x_i)] from level 1 to the output
+_LEAKY = 0.2
+
+
+def box_penalty(x: torch.Tensor) -> torch.Tensor:
+    """sum_i [relu(x_i - 1) + relu(-x_i)] over each image's pixels, (B,): how far x lies outside [0, 1]^D."""
+    return (torch.relu(x - 1) + torch.relu(-x)).reshape(x.shape[0], -1).sum(1)
+
+
+def box_constraints(model: ResNet, c: float) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+    """{parameter name: (mask, value)}: the entries that make E(x) = c * box_penalty(x) + (the rest) exactly.
+
+    in_conv's channels 0 and 1 compute x - 1 and -x; level 1's first block turns them into their ReLUs
+    (relu(h) = a leaky(leaky(h)) + b leaky(-leaky(h)), with a = (1 - s/(1+s))/(1-s), b = (s/(1+s))/(1-s) for
+    the leaky slope s), summed into channel BOX_CARRIER; every later block adds nothing to that channel, the
+    down-sampling shortcuts sum-pool it (2x2 ones), and out_fc weighs it by c. Padded border positions give 0.
+    """
+    s = _LEAKY
+    a, b = (1 - s / (1 + s)) / (1 - s), (s / (1 + s)) / (1 - s)
+    params = dict(model.named_parameters())
+    out = {}
+
+    def fix(name, rows, value_fn):
+        p = params[name]
+        mask, value = torch.zeros_like(p, dtype=torch.bool), torch.zeros_like(p)
+        mask[rows] = True
+        value_fn(value)
+        out[name] = (mask, value)
+
+    k = BOX_CARRIER
+
+    def in_conv(v):
+        v[0, 0, 1, 1], v[1, 0, 1, 1] = 1.0, -1.0
+    fix("_el.in_conv.weight", slice(0, 2), in_conv)
+    fix("_el.in_conv.bias", slice(0, 2), lambda v: v.__setitem__(0, -1.0))
+
+    def conv_1(v):  # rows 2..5: +l0, -l0, +l1, -l1 (centre taps), l = leaky(in_conv channel)
+        v[2, 0, 1, 1], v[3, 0, 1, 1], v[4, 1, 1, 1], v[5, 1, 1, 1] = 1.0, -1.0, 1.0, -1.0
+    fix("_el.levels.0.res_blocks.0.conv_1.weight", slice(2, 6), conv_1)
+    fix("_el.levels.0.res_blocks.0.conv_1.bias", slice(2, 6), lambda v: None)
+
+    def conv_2(v):  # row k: relu(l0) + relu(l1) from the four leaky units
+        v[k, 2, 1, 1], v[k, 3, 1, 1], v[k, 4, 1, 1], v[k, 5, 1, 1] = a, b, a, b
+    fix("_el.levels.0.res_blocks.0.conv_2.weight", k, conv_2)
+    for name in params:
+        if name.startswith("_el.levels.") and name not in out:
+            level, block = int(name.split(".")[2]), int(name.split(".")[4])
+            if "conv_2" in name or ("shortcut_conv" in name and level == 0):
+                fix(name, k, lambda v: None)  # adds nothing to the carrier
+            elif "shortcut_conv.weight" in name:  # a 2x2 sum pool of the carrier
+                fix(name, k, lambda v: v[k, k].fill_(1.0))
+            elif "shortcut_conv.bias" in name:
+                fix(name, k, lambda v: None)
+    fix("_el.out_fc.weight", (0, k), lambda v: v[0, k].fill_(c))
+    return out
+
+
+@torch.no_grad()
+def impose(model: torch.nn.Module, constraints: dict[str, tuple[torch.Tensor, torch.Tensor]]) -> torch.nn.Module:
+    """Set the constrained entries of the model's parameters to their values (after every optimizer step)."""
+    params = dict(model.named_parameters())
+    for name, (mask, value) in constraints.items():
+        p = params[name]
+        p.copy_(torch.where(mask.to(p.device), value.to(p.device, p.dtype), p))
+    return model
+
+
 # ----------------------------------------------------------------------------- sampling
 
 def freeze(model: torch.nn.Module, channels_last: bool = True) -> torch.nn.Module:
@@ -261,7 +330,7 @@ def ray_energy(model: torch.nn.Module, x: torch.Tensor, lams) -> torch.Tensor:
 
 __all__ = ["ResNet", "freeze", "energy_fn", "energy_score", "chunked", "CPU_CHUNK", "hw2_step_size", "sample_hw2", "heldout_split", "mnist_split", "MNISTSplit",
            "load_attachment", "load_energy", "load_classifier", "quality", "passes_bar", "psnr",
-           "denoise_score", "ray_energy"]
+           "denoise_score", "ray_energy", "box_penalty", "box_constraints", "impose", "BOX_CARRIER"]
 
 
 def ssim(x: torch.Tensor, ref: torch.Tensor, data_range: float = 1.0, win: int = 7) -> torch.Tensor:

@@ -53,6 +53,52 @@ def seed_everything(seed: int = 0) -> torch.Generator:
     return torch.Generator().manual_seed(seed)
 
 
+def generator(seed: int, device=None) -> torch.Generator:
+    """A torch.Generator seeded with `seed` on `device` (CPU by default)."""
+    return torch.Generator(device=device or "cpu").manual_seed(seed)
+
+
+def _drawn(fn, shape, generator, device, **kw) -> torch.Tensor:
+    """fn(shape) drawn on the generator's device (reproducible from its seed), then moved to `device`."""
+    gen_device = generator.device if generator is not None else (device or "cpu")
+    return fn(shape, generator=generator, device=gen_device, **kw).to(device or gen_device)
+
+
+def randn(*shape, generator: torch.Generator | None = None, device=None, dtype=None) -> torch.Tensor:
+    """N(0, 1) draws of `shape` on `device`, seeded by `generator` on any device (the project's one way)."""
+    return _drawn(torch.randn, _shape(shape), generator, device, dtype=dtype)
+
+
+def rand(*shape, generator: torch.Generator | None = None, device=None, dtype=None) -> torch.Tensor:
+    """U[0, 1) draws of `shape` on `device`, seeded by `generator` on any device."""
+    return _drawn(torch.rand, _shape(shape), generator, device, dtype=dtype)
+
+
+def randint(low: int, high: int, shape, generator: torch.Generator | None = None, device=None) -> torch.Tensor:
+    """Integers in [low, high) of `shape` on `device`, seeded by `generator` on any device."""
+    return _drawn(lambda s, **kw: torch.randint(low, high, s, **kw), tuple(shape), generator, device)
+
+
+def randperm(n: int, generator: torch.Generator | None = None, device=None) -> torch.Tensor:
+    """A random permutation of range(n) on `device`, seeded by `generator` on any device."""
+    return _drawn(lambda s, **kw: torch.randperm(s, **kw), n, generator, device)
+
+
+def randn_like(x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+    """N(0, 1) draws shaped, typed and placed like x."""
+    return randn(x.shape, generator=generator, device=x.device, dtype=x.dtype)
+
+
+def rand_like(x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+    """U[0, 1) draws shaped, typed and placed like x."""
+    return rand(x.shape, generator=generator, device=x.device, dtype=x.dtype)
+
+
+def _shape(shape: tuple) -> tuple:
+    """Accept randn(2, 3) and randn((2, 3)) alike."""
+    return tuple(shape[0]) if len(shape) == 1 and isinstance(shape[0], (tuple, list, torch.Size)) else tuple(shape)
+
+
 def get_device(prefer: str | None = None) -> torch.device:
     """CUDA when present (or `prefer`), else CPU."""
     if prefer is not None:

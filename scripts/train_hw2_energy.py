@@ -23,8 +23,10 @@ classifier (checkpoints/mnist_classifier.pt; trained first if missing), written 
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import json
 import math
+import os
 import sys
 import time
 from pathlib import Path
@@ -57,6 +59,17 @@ def parse():
                         "without bound along lam*x and its density cannot be normalised)")
     p.add_argument("--ray-lam", type=float, nargs=2, default=[1.25, 3.0])
     p.add_argument("--ray-margin", type=float, default=1000.0)
+    p.add_argument("--box-penalty", type=float, default=0.0,
+                   help="c > 0: build c * sum_i [relu(x_i - 1) + relu(-x_i)] into the ResNet by construction "
+                        "(helpers.energy.box_constraints; re-imposed after every optimizer step), so the energy rises "
+                        "outside [0, 1]^784 and the chains stay in the box (0: off)")
+    p.add_argument("--state", default=None,
+                   help="also save the full training state (weights, optimizer, buffer, RNG, history) here at every "
+                        "save, to resume a run in a later working period with --resume-state")
+    p.add_argument("--resume-state", default=None,
+                   help="continue the run saved in this --state file (iterations, history and evaluations carry on; "
+                        "--minutes is this segment's budget)")
+    p.add_argument("--eval-chains-mid", type=int, default=50, help="chains of the evaluations during training")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--save-every", type=int, default=10)
@@ -78,16 +91,24 @@ def parse():
     return p.parse_args()
 
 
-def evaluate(model, classifier, args, seed=1):
+def evaluate(model, classifier, args, seed=1, n=None):
     model_eval = energy.freeze(model, channels_last=args.channels_last)
     t = time.time()
-    x = energy.sample_hw2(model_eval, args.eval_chains, args.eval_steps, seed=seed, channels_last=args.channels_last)
+    x = energy.sample_hw2(model_eval, n or args.eval_chains, args.eval_steps, seed=seed,
+                          channels_last=args.channels_last)
     q = energy.quality(classifier, x)
     q.pop("labels")
     q["passes"] = energy.passes_bar(q)
     q["pixel_range"] = [x.min().item(), x.max().item()]
+    q["pixels_outside_box"] = ((x < -0.1) | (x > 1.1)).float().mean().item()
     q["seconds"] = round(time.time() - t, 1)
     return q, x
+
+
+def confinement(model, split, lams=(1.5, 2.0, 4.0, 8.0)) -> dict:
+    """Share of held-out digits whose energy rises along lam*x for every lam in `lams` (the ray test)."""
+    e = energy.ray_energy(model, split.x_heldout, (1.0,) + tuple(lams))
+    return {"ray_rises_share": (e[1:] > e[:1]).all(0).float().mean().item()}
 
 
 def eval_only(args):
@@ -133,12 +154,15 @@ def main():
             return energy.load_classifier()
 
     model = energy.ResNet(1)
+    box = energy.box_constraints(model, args.box_penalty) if args.box_penalty else None
     if args.resume:
         model.load_state_dict(ckpt.load_state_dict(args.resume) if not Path(args.resume).is_absolute()
                               else torch.load(args.resume, weights_only=True))
     else:
         with torch.no_grad():
             model._el["out_fc"].weight.mul_(args.out_scale)
+    if box:
+        energy.impose(model, box)
     cl = args.channels_last
     if cl:
         model.to(memory_format=torch.channels_last)
@@ -148,12 +172,27 @@ def main():
     eps = energy.hw2_step_size()
     score = energy.energy_score(model, channels_last=cl, bf16=args.bf16)
     buffer = torch.rand((args.buffer, 1, 28, 28), generator=g)
-    evals, history = [], []
+    evals, history, segments = [], [], []
     pending_evals = sorted(args.eval_at_minutes)
     command = "python " + " ".join([Path(sys.argv[0]).as_posix()] + sys.argv[1:])
-    t0 = time.time()
-    eval_time = 0.0
-    it = 0
+    it, seconds_before, cpu_before = 0, 0.0, 0.0
+    if args.resume_state:
+        st = torch.load(args.resume_state, map_location="cpu", weights_only=True)
+        model.load_state_dict(st["model"])
+        opt.load_state_dict(st["optimizer"])
+        buffer = st["buffer"].float()
+        g.set_state(st["generator"])
+        torch.set_rng_state(st["torch_rng"])
+        it, history = int(st["iteration"]), st["history"].tolist()
+        rec0 = json.loads(Path(args.resume_state).with_suffix(".json").read_text())
+        evals, segments = rec0["evals"], rec0["segments"]
+        seconds_before, cpu_before = rec0["train_seconds"], rec0["train_cpu_seconds"]
+        print(f"resumed {args.resume_state} at iteration {it}", flush=True)
+    segments.append({"command": command, "start_iteration": it, "date": dt.date.today().isoformat(),
+                     "threads": args.threads, "cpus": os.cpu_count()})
+    t0, c0 = time.time(), time.process_time()
+    eval_time, eval_cpu = 0.0, 0.0
+    loads = []
 
     def record(final: bool, extra: dict | None = None) -> dict:
         return {
@@ -162,9 +201,26 @@ def main():
             "data": f"MNIST: offline 5k training subset + {split.n_test_in_train} test digits; the 1,000 test digits of "
                     f"helpers.energy.heldout_split(seed={energy.HELDOUT_SEED}) held out",
             "sampler_in_loop": "x <- x - eps grad E(x) + sqrt(2 eps) N, sqrt(2 eps) = 2/256, U[0,1] restarts, no clamp",
-            "iterations": it, "train_seconds": round(time.time() - t0 - eval_time, 1), "final": final,
-            "history": history[-400:], "evals": evals, "note": args.note, **(extra or {}),
+            "iterations": it, "train_seconds": round(seconds_before + time.time() - t0 - eval_time, 1),
+            "train_cpu_seconds": round(cpu_before + time.process_time() - c0 - eval_cpu, 1),
+            "final": final, "history": history[-400:], "evals": evals, "segments": segments,
+            "note": args.note, **(extra or {}),
         }
+
+    def save_state():
+        """The full state beside its record, to resume in a later working period (--resume-state)."""
+        segments[-1].update({"end_iteration": it, "seconds": round(time.time() - t0, 1),
+                             "cpu_seconds": round(time.process_time() - c0, 1),
+                             "load_avg_1min_mean": round(sum(loads) / max(len(loads), 1), 2)})
+        if not args.state:
+            return
+        st = {"model": model.state_dict(), "optimizer": opt.state_dict(), "buffer": buffer.clone(),
+              "generator": g.get_state(), "torch_rng": torch.get_rng_state(), "iteration": torch.tensor(it),
+              "history": torch.tensor(history)}
+        tmp = Path(args.state).with_suffix(".tmp")
+        torch.save(st, tmp)
+        os.replace(tmp, args.state)
+        Path(args.state).with_suffix(".json").write_text(json.dumps(record(False), indent=1) + "\n")
 
     while it < args.max_iters and (time.time() - t0 - eval_time) < args.minutes * 60:
         it += 1
@@ -199,32 +255,42 @@ def main():
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
+        if box:
+            energy.impose(model, box)
         history.append([it, round(e_real.mean().item(), 1), round(e_fake.mean().item(), 1)])
         if it % 5 == 0:
+            loads.append(os.getloadavg()[0])
             el = time.time() - t0
             print(f"iter {it} t={el/60:.1f}min E_real={e_real.mean().item():.4g} E_fake={e_fake.mean().item():.4g} "
                   f"gap={gap.item():.4g} ray={ray.item():.4g} fake range=[{fake.min().item():.2f},{fake.max().item():.2f}] "
-                  f"s/it={el/it:.2f}", flush=True)
+                  f"s/it={el/(it - segments[-1]['start_iteration']):.2f} load={loads[-1]:.1f}", flush=True)
         if it % args.save_every == 0:
+            save_state()
             ckpt.save_checkpoint(model, args.out, record(False))
-            torch.save(buffer.clone(), f"/tmp/{Path(args.out).stem}_buffer.pt")
         if args.snapshot_every and it % args.snapshot_every == 0:
             torch.save(model.state_dict(), f"/tmp/{Path(args.out).stem}_it{it}.pt")
         if pending_evals and (time.time() - t0 - eval_time) / 60 >= pending_evals[0]:
             pending_evals.pop(0)
-            q, _ = evaluate(model, get_classifier(), args)
+            c1 = time.process_time()
+            q, _ = evaluate(model, get_classifier(), args, n=args.eval_chains_mid)
+            model.train().requires_grad_(True)
             q["iteration"] = it
+            q.update(confinement(model, split))
             evals.append(q)
             eval_time += q["seconds"]
+            eval_cpu += time.process_time() - c1
             print("EVAL", json.dumps(q), flush=True)
             ckpt.save_checkpoint(model, args.out, record(False))
 
+    save_state()
     q, x = evaluate(model, get_classifier(), args)
     q["iteration"] = it
+    q.update(confinement(model, split))
     evals.append(q)
     print("FINAL EVAL", json.dumps(q), flush=True)
     torch.save(x, "/tmp/hw2_energy_final_samples.pt")
     full = ckpt.save_checkpoint(model, args.out, record(True, {"quality_bar": q}))
+    save_state()
     print("saved", args.out, full["sha256"][:12], flush=True)
 
 

@@ -154,3 +154,35 @@ def test_ray_energy_is_eventually_affine_in_lambda():
     curv_near = (near[2] - 2 * near[1] + near[0]).abs() / (near[2] - near[0]).abs()
     assert curv_near.max() > 1e-3
     torch.testing.assert_close(far[1], m(2e3 * x).double())
+
+
+def test_box_constraints_build_the_box_penalty_exactly():
+    """With every other weight zero, the imposed entries make E(x) = c * sum_i [relu(x_i - 1) + relu(-x_i)]."""
+    torch.manual_seed(0)
+    model = energy.ResNet(1)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.zero_()
+    energy.impose(model, energy.box_constraints(model, 1000.0))
+    x = torch.rand(6, 1, 28, 28) * 4 - 1.5
+    want = 1000.0 * (torch.relu(x - 1) + torch.relu(-x)).flatten(1).sum(1)
+    torch.testing.assert_close(model(x), want, rtol=1e-5, atol=0.5)
+    torch.testing.assert_close(energy.box_penalty(x), want / 1000.0)
+    inside = torch.rand(3, 1, 28, 28)
+    assert model(inside).abs().max() < 1e-3
+
+
+def test_box_constraints_confine_a_random_network_along_rays():
+    """A default-initialised ResNet with the box built in rises along lam*x for lam > 1 (the ray test)."""
+    torch.manual_seed(1)
+    model = energy.ResNet(1)
+    cons = energy.box_constraints(model, 1000.0)
+    energy.impose(model, cons)
+    x = torch.rand(16, 1, 28, 28)
+    e = energy.ray_energy(model, x, [1.0, 1.5, 2.0, 8.0])
+    assert (e[1:] > e[:1]).all()
+    # imposing is idempotent and touches only the masked entries
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    energy.impose(model, cons)
+    for k, v in model.state_dict().items():
+        assert torch.equal(v, before[k])
