@@ -6,6 +6,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from . import utils
 from .utils import progress
 
 
@@ -39,12 +40,12 @@ def augment(x: torch.Tensor, max_shift: int = 2, generator: torch.Generator | No
     """Random translations by up to max_shift pixels (zero padding), one per image."""
     b = x.shape[0]
     pad = F.pad(x, (max_shift,) * 4)
-    dx = torch.randint(0, 2 * max_shift + 1, (b,), generator=generator)
-    dy = torch.randint(0, 2 * max_shift + 1, (b,), generator=generator)
+    dx = utils.randint(0, 2 * max_shift + 1, (b,), generator=generator, device=x.device)
+    dy = utils.randint(0, 2 * max_shift + 1, (b,), generator=generator, device=x.device)
     h, w = x.shape[-2:]
-    rows = (dy[:, None] + torch.arange(h)[None])[:, :, None].expand(b, h, w)
-    cols = (dx[:, None] + torch.arange(w)[None])[:, None, :].expand(b, h, w)
-    idx = torch.arange(b)[:, None, None].expand(b, h, w)
+    rows = (dy[:, None] + torch.arange(h, device=x.device)[None])[:, :, None].expand(b, h, w)
+    cols = (dx[:, None] + torch.arange(w, device=x.device)[None])[:, None, :].expand(b, h, w)
+    idx = torch.arange(b, device=x.device)[:, None, None].expand(b, h, w)
     return pad[idx, :, rows, cols].permute(0, 3, 1, 2)
 
 
@@ -52,7 +53,7 @@ def train_classifier(model: nn.Module, x: torch.Tensor, y: torch.Tensor, epochs:
                      lr: float = 1e-3, shift: int = 2, seed: int = 0, device=None, show_progress: bool = True) -> list[float]:
     """Adam with a cosine schedule on (x, y) tensors, random shifts as augmentation; returns per-epoch losses."""
     device = device or next(model.parameters()).device
-    g = torch.Generator().manual_seed(seed)
+    g = utils.generator(seed)
     opt = torch.optim.Adam(model.parameters(), lr=lr)
     steps = epochs * ((len(x) + batch_size - 1) // batch_size)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps)
@@ -60,7 +61,7 @@ def train_classifier(model: nn.Module, x: torch.Tensor, y: torch.Tensor, epochs:
     epochs_it = progress(range(epochs), desc="classifier") if show_progress else range(epochs)
     for _ in epochs_it:
         model.train()
-        perm = torch.randperm(len(x), generator=g)
+        perm = utils.randperm(len(x), generator=g, device=x.device)
         total = 0.0
         for i in range(0, len(x), batch_size):
             idx = perm[i:i + batch_size]

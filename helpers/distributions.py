@@ -9,6 +9,8 @@ import math
 
 import torch
 
+from . import utils
+
 Tensor = torch.Tensor
 
 
@@ -47,8 +49,8 @@ class GaussianMixture:
 
     def sample(self, n: int, generator: torch.Generator | None = None) -> Tensor:
         """n i.i.d. samples (n, d): pick a component by its weight, then add sigma * N(0, I)."""
-        k = torch.multinomial(self.weights, n, replacement=True, generator=generator)
-        return self.means[k] + self.sigma * torch.randn(n, self.dim, generator=generator)
+        k = utils.multinomial(self.weights, n, replacement=True, generator=generator).to(self.means.device)
+        return self.means[k] + self.sigma * utils.randn(n, self.dim, generator=generator, device=self.means.device)
 
     def _component_log_probs(self, x: Tensor) -> Tensor:
         """log w_m + log N(x; mu_m, sigma^2 I), shape (n, M)."""
@@ -84,7 +86,7 @@ class Gaussian:
         self.precision = torch.linalg.inv(self.cov)
 
     def sample(self, n: int, generator: torch.Generator | None = None) -> Tensor:
-        z = torch.randn(n, self.mean.shape[0], generator=generator)
+        z = utils.randn(n, self.mean.shape[0], generator=generator, device=self.mean.device)
         return self.mean + z @ self.dist.scale_tril.T
 
     def log_prob(self, x: Tensor) -> Tensor:

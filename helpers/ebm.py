@@ -28,6 +28,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from . import utils
 from .samplers import langevin
 from .utils import progress
 
@@ -50,7 +51,7 @@ def to_unit(x: Tensor) -> Tensor:
 def uniform_noise(n: int, shape: tuple[int, ...], generator: torch.Generator | None = None,
                   device=None) -> Tensor:
     """n images of U[-1, 1] pixels, shape (n, *shape): the fresh starts of the chains."""
-    return torch.rand((n, *shape), generator=generator, device=device) * 2 - 1
+    return utils.rand((n, *shape), generator=generator, device=device) * 2 - 1
 
 
 # ----------------------------------------------------------------------------- networks
@@ -285,10 +286,10 @@ class ReplayBuffer:
         if not 0.0 <= fresh <= 1.0:
             raise ValueError(f"fresh must be a fraction in [0, 1], got {fresh}")
         self.shape, self.size, self.fresh, self.n_classes = tuple(shape), int(size), float(fresh), int(n_classes)
-        self.generator = torch.Generator().manual_seed(seed)
+        self.generator = utils.generator(seed)  # the buffer lives on the CPU; sample() moves starts to `device`
         self.device = device
         self.x = uniform_noise(size, self.shape, self.generator)
-        self.y = torch.randint(0, n_classes, (size,), generator=self.generator) if n_classes else None
+        self.y = utils.randint(0, n_classes, (size,), generator=self.generator) if n_classes else None
         self._next = 0
 
     def __len__(self) -> int:
@@ -300,12 +301,12 @@ class ReplayBuffer:
     def sample(self, n: int):
         """(x0 (n, *shape), n_fresh) or, for a conditional buffer, (x0, y0, n_fresh); fresh starts come first."""
         k = self.n_fresh(n)
-        idx = torch.randint(0, self.size, (n - k,), generator=self.generator)
+        idx = utils.randint(0, self.size, (n - k,), generator=self.generator)
         x0 = torch.cat([uniform_noise(k, self.shape, self.generator), self.x[idx]])
         x0 = x0.to(self.device) if self.device is not None else x0
         if not self.n_classes:
             return x0, k
-        y0 = torch.cat([torch.randint(0, self.n_classes, (k,), generator=self.generator), self.y[idx]])
+        y0 = torch.cat([utils.randint(0, self.n_classes, (k,), generator=self.generator), self.y[idx]])
         return x0, y0.to(x0.device), k
 
     def push(self, x: Tensor, y: Tensor | None = None) -> None:
@@ -357,8 +358,7 @@ def train_step(model: nn.Module, optimizer: torch.optim.Optimizer, x_real: Tenso
     n = x_real.shape[0]
     conditional = y_real is not None
     if real_noise:
-        noise = torch.randn(x_real.shape, generator=generator, device="cpu").to(device)
-        x_real = (x_real + real_noise * noise).clamp(-1, 1)
+        x_real = (x_real + real_noise * utils.randn_like(x_real, generator)).clamp(-1, 1)
     y_fake = None
     if buffer is not None:
         if conditional != bool(buffer.n_classes):
@@ -367,7 +367,7 @@ def train_step(model: nn.Module, optimizer: torch.optim.Optimizer, x_real: Tenso
         x0, y_fake = (out[0], out[1]) if conditional else (out[0], None)
         x0 = x0.to(device)
     else:
-        x0 = uniform_noise(n, tuple(x_real.shape[1:]), generator).to(device)
+        x0 = uniform_noise(n, tuple(x_real.shape[1:]), generator, device)
         y_fake = y_real if conditional else None
     if conditional:
         y_fake = y_fake.to(device)
@@ -443,18 +443,18 @@ def train(model: nn.Module, x: Tensor, y: Tensor | None = None, n_iters: int = 1
     device = device or next(model.parameters()).device
     if x.min() < -1.001 or x.max() > 1.001:
         raise ValueError(f"images must be in [-1, 1] (use to_signed on [0, 1] data), got [{x.min():.3g}, {x.max():.3g}]")
-    g = torch.Generator().manual_seed(seed)
+    g = utils.generator(seed, device)  # on the model's device: the chains' noise never crosses to the host
     optimizer = optimizer or make_optimizer(model, lr)
     if buffer is None and use_buffer:
         buffer = ReplayBuffer(tuple(x.shape[1:]), buffer_size, fresh, n_classes=int(y.max()) + 1 if y is not None else 0,
                               seed=seed)
     hist = History()
-    perm, pos = torch.randperm(len(x), generator=g), 0
+    perm, pos = utils.randperm(len(x), generator=g, device=x.device), 0
     start, cpu_start = time.perf_counter(), time.process_time()
     it = progress(range(n_iters), desc="CD training") if show_progress else range(n_iters)
     for i in it:
         if pos + batch_size > len(x):
-            perm, pos = torch.randperm(len(x), generator=g), 0
+            perm, pos = utils.randperm(len(x), generator=g, device=x.device), 0
         idx = perm[pos:pos + batch_size]
         pos += batch_size
         out = train_step(model, optimizer, x[idx].to(device), None if y is None else y[idx].to(device), sampler,
@@ -478,9 +478,9 @@ def sample_conditional(model: ConditionalEnergy, y: Tensor, sampler: SamplerConf
                        every: int | None = None):
     """Class-conditional samples: chains from U[-1, 1] under E(x, y) with the labels y held fixed at every step."""
     device = device or next(model.parameters()).device
-    g = torch.Generator().manual_seed(seed)
+    g = utils.generator(seed, device)
     shape = _input_shape(model)
-    x0 = uniform_noise(len(y), shape, g).to(device)
+    x0 = uniform_noise(len(y), shape, g, device)
     model.eval().requires_grad_(False)
     return sampler.run(energy_given(model, torch.as_tensor(y, device=device)), x0, generator=g, every=every)
 
@@ -512,7 +512,7 @@ def auroc(e_in: Tensor, e_out: Tensor) -> float:
     from sklearn.metrics import roc_auc_score
 
     labels = torch.cat([torch.zeros(len(e_in)), torch.ones(len(e_out))])
-    return float(roc_auc_score(labels.numpy(), torch.cat([e_in, e_out]).double().numpy()))
+    return float(roc_auc_score(labels.numpy(), torch.cat([e_in.cpu(), e_out.cpu()]).double().numpy()))
 
 
 def flipped(x: Tensor) -> Tensor:
@@ -535,14 +535,14 @@ def shrunken(x: Tensor, factor: float = 0.5, background: float = -1.0) -> Tensor
 
 def noisy(x: Tensor, sigma: float = 0.3, generator: torch.Generator | None = None) -> Tensor:
     """Images plus N(0, sigma^2) pixel noise, clamped to [-1, 1] (the tutorial uses sigma 0.3)."""
-    return (x + sigma * torch.randn(x.shape, generator=generator).to(x.device)).clamp(-1, 1)
+    return (x + sigma * utils.randn_like(x, generator)).clamp(-1, 1)
 
 
 def ood_report(model: nn.Module, x_test: Tensor, x_ood: Tensor, sigma: float = 0.3, factor: float = 0.5,
                seed: int = 0) -> dict:
     """Mean energies of test images and of the tutorial's outliers (U[-1, 1] noise, noisy, flipped and shrunken
     test images) and of a real out-of-distribution set, with the AUROC of the energy against the test images."""
-    g = torch.Generator().manual_seed(seed)
+    g = utils.generator(seed)
     sets = {"test": x_test, "noise": uniform_noise(len(x_test), tuple(x_test.shape[1:]), g),
             "noisy": noisy(x_test, sigma, g), "flipped": flipped(x_test), "shrunken": shrunken(x_test, factor),
             "ood": x_ood}

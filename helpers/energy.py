@@ -19,6 +19,7 @@ from . import checkpoints as ckpt
 from . import data
 from .classifier import SmallCNN, predict_proba
 from .samplers import langevin, score_from_energy
+from . import utils
 from .utils import repo_root
 
 ENERGY_CKPT = "hw2_energy.pt"
@@ -224,8 +225,8 @@ def sample_hw2(model: torch.nn.Module, n: int, n_steps: int, noise: float = HW2_
                device=None, show_progress: bool = False, channels_last: bool = False) -> torch.Tensor:
     """Task 5's sampler: n chains from U[0, 1], n_steps of x + eps grad log p + sqrt(2 eps) N, no clamping."""
     device = device or next(model.parameters()).device
-    g = torch.Generator(device=device).manual_seed(seed)
-    x0 = torch.rand((n, 1, 28, 28), generator=g, device=device)
+    g = utils.generator(seed, device)
+    x0 = utils.rand((n, 1, 28, 28), generator=g, device=device)
     return langevin(x0, energy_score(model, channels_last), hw2_step_size(noise), n_steps, generator=g,
                     show_progress=show_progress, desc="Langevin (quality bar)")
 

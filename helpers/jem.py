@@ -43,7 +43,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from . import samplers
+from . import samplers, utils
 from .classifier import SmallCNN, accuracy, augment
 from .utils import progress
 
@@ -164,7 +164,7 @@ def sgld(model: nn.Module, x0: Tensor, n_steps: int, step_size: float = JEM_STEP
 
 def uniform_noise(n: int, shape=(1, 28, 28), generator: torch.Generator | None = None, device=None) -> Tensor:
     """JEM's fresh starts: U[0, 1] images (n, *shape)."""
-    return torch.rand((n, *shape), generator=generator).to(device or "cpu")
+    return utils.rand((n, *shape), generator=generator, device=device or "cpu")
 
 
 class ClassGaussianMixture:
@@ -189,8 +189,8 @@ class ClassGaussianMixture:
         if len(x) != len(y):
             raise ValueError(f"x and y have different lengths ({len(x)} vs {len(y)})")
         self.shape = tuple(x.shape[1:])
-        flat = x.reshape(len(x), -1).double().numpy()
-        labels = y.numpy()
+        flat = x.reshape(len(x), -1).double().cpu().numpy()
+        labels = y.cpu().numpy()
         self.classes = np.unique(labels)
         self.components = []
         for c in self.classes:
@@ -213,11 +213,11 @@ class ClassGaussianMixture:
         if not self.components:
             raise RuntimeError("ClassGaussianMixture.sample before fit: call fit(x, y) first")
         if y is None:
-            k = torch.multinomial(self.weights.float(), n, replacement=True, generator=generator)
+            k = utils.multinomial(self.weights.float(), n, replacement=True, generator=generator)
         else:
             k = torch.as_tensor([int(np.searchsorted(self.classes, int(v))) for v in y])
             n = len(k)
-        z = torch.randn((n, self.means.shape[1]), generator=generator)
+        z = utils.randn(n, self.means.shape[1], generator=generator, device=self.means.device)
         if self.covariance_type == "diag":
             flat = self.means[k] + self.scales[k] * z
         else:  # class by class: never an (n, D, D) gather
@@ -245,9 +245,9 @@ class ReplayBuffer:
 
     def starts(self, n: int, generator: torch.Generator | None = None) -> tuple[Tensor, Tensor]:
         """(x0, idx): n starts from random buffer slots, each re-initialised with probability `reinit`."""
-        idx = torch.randint(0, len(self.data), (n,), generator=generator)
+        idx = utils.randint(0, len(self.data), (n,), generator=generator, device=self.data.device)
         x0 = self.data[idx].clone()
-        fresh = torch.rand(n, generator=generator) < self.reinit
+        fresh = utils.rand(n, generator=generator, device=self.data.device) < self.reinit
         if fresh.any():
             x0[fresh] = self.init_fn(int(fresh.sum())).cpu()
         return x0, idx
@@ -336,8 +336,7 @@ class NegativeSampler:
             x0, idx = self.buffer.starts(n, self.generator)
         else:
             x0, idx = self.init(n), None
-        # SGLD noise from the global RNG (seeded by seed_everything): a CPU generator cannot feed CUDA tensors
-        x = sgld(model, x0.to(self.device), c.n_steps, c.step_size, c.noise_scale, c.bound, CLAMP, None)
+        x = sgld(model, x0.to(self.device), c.n_steps, c.step_size, c.noise_scale, c.bound, CLAMP, self.generator)
         if idx is not None:
             self.buffer.update(idx, x)
         return x
@@ -383,7 +382,7 @@ def fit(model: nn.Module, x: Tensor, y: Tensor, x_test: Tensor, y_test: Tensor, 
     curves, divergences, test_acc.
     """
     device = device or next(model.parameters()).device
-    g = generator if generator is not None else torch.Generator().manual_seed(0)
+    g = generator if generator is not None else utils.generator(0)
     opt = torch.optim.Adam(model.parameters(), lr=lr)
 
     def snapshot():
@@ -394,11 +393,11 @@ def fit(model: nn.Module, x: Tensor, y: Tensor, x_test: Tensor, y_test: Tensor, 
     times, curves, divergences, window = [], [], [], []
     keys = ("loss", "ce", "acc", "e_real", "e_fake", "gap", "seconds")
     t_start, it = time.time(), 0
-    perm, pos = torch.randperm(len(x), generator=g), 0
+    perm, pos = utils.randperm(len(x), generator=g, device=x.device), 0
     bar = progress(total=iters, desc="JEM" if sampler is None else sampler.config.method) if show_progress else None
     while it < iters and (minutes is None or time.time() - t_start < 60 * minutes):
         if pos + batch > len(x):
-            perm, pos = torch.randperm(len(x), generator=g), 0
+            perm, pos = utils.randperm(len(x), generator=g, device=x.device), 0
         idx = perm[pos:pos + batch]
         pos += batch
         xb = augment(x[idx], shift, g) if shift else x[idx]

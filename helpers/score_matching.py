@@ -13,6 +13,7 @@ from typing import Callable, Sequence
 import torch
 from torch import nn
 
+from . import utils
 from .utils import progress
 
 Tensor = torch.Tensor
@@ -82,7 +83,7 @@ def sliced_score_matching(score_net: Callable[[Tensor], Tensor], samples: Tensor
     """Sliced score matching E_x E_v [v^T grad s(x) v + 1/2 |s(x)|^2], v ~ N(0, I), nv slices per sample."""
     _check_batch(samples, "sliced_score_matching")
     x = samples.repeat(nv, 1)
-    v = torch.randn(x.shape, generator=generator, dtype=x.dtype).to(x.device)
+    v = utils.randn_like(x, generator)
     return sliced_score_matching_terms(score_net, x, v).mean()
 
 
@@ -107,7 +108,7 @@ def annealed_sliced_score_matching(cond_score_net: Callable[[Tensor, Tensor], Te
     _check_batch(perturbed_samples, "annealed_sliced_score_matching")
     sig = _sigma_column(used_sigmas, perturbed_samples).repeat(nv, 1)
     x = perturbed_samples.repeat(nv, 1)
-    v = torch.randn(x.shape, generator=generator, dtype=x.dtype).to(x.device)
+    v = utils.randn_like(x, generator)
     terms = sliced_score_matching_terms(lambda z: cond_score_net(z, sig), x, v)
     return (sig.squeeze(1) ** 2 * terms).mean()
 
@@ -118,7 +119,7 @@ def denoising_score_matching(score_net: Callable[[Tensor], Tensor], samples: Ten
     _check_batch(samples, "denoising_score_matching")
     if sigma <= 0:
         raise ValueError(f"sigma must be positive, got {sigma}")
-    z = torch.randn(samples.shape, generator=generator, dtype=samples.dtype).to(samples.device)
+    z = utils.randn_like(samples, generator)
     perturbed = samples + sigma * z
     target = -(perturbed - samples) / sigma ** 2
     return ((score_net(perturbed) - target) ** 2).sum(1).mean()
@@ -149,7 +150,7 @@ def train_sliced(score_net: nn.Module, sample: Callable[[int], Tensor], batch_si
                  show_progress: bool = True) -> list[float]:
     """HW4 Task 8: fresh samples `sample(batch_size)` each step, sliced SM loss, Adam(lr)."""
     device = device or next(score_net.parameters()).device
-    g = torch.Generator().manual_seed(seed)
+    g = utils.generator(seed)
     torch.manual_seed(seed)
     opt = torch.optim.Adam(score_net.parameters(), lr=lr)
     return _train(score_net, lambda _: sliced_score_matching(score_net, sample(batch_size).to(device), nv, g),
@@ -161,15 +162,15 @@ def train_annealed_sliced(cond_score_net: nn.Module, sample: Callable[[int], Ten
                           seed: int = 0, device=None, show_progress: bool = True) -> list[float]:
     """HW4 Task 11: each sample gets a random level sigma_i, is perturbed by sigma_i z, annealed sliced SM."""
     device = device or next(cond_score_net.parameters()).device
-    g = torch.Generator().manual_seed(seed)
+    g = utils.generator(seed)
     torch.manual_seed(seed)
     sig = torch.as_tensor(list(sigmas), dtype=torch.float32)
     opt = torch.optim.Adam(cond_score_net.parameters(), lr=lr)
 
     def loss(_):
         x = sample(batch_size)
-        used = sig[torch.randint(0, len(sig), (batch_size,), generator=g)].view(-1, 1)
-        perturbed = x + torch.randn(x.shape, generator=g) * used
+        used = sig[utils.randint(0, len(sig), (batch_size,), generator=g)].view(-1, 1).to(x.device)
+        perturbed = x + utils.randn_like(x, g) * used
         return annealed_sliced_score_matching(cond_score_net, perturbed.to(device), used.to(device), nv, g)
 
     return _train(cond_score_net, loss, n_steps, opt, "annealed sliced SM", show_progress)
@@ -180,14 +181,14 @@ def train_dsm(score_net: nn.Module, data: Tensor, sigma: float = 0.01, n_steps: 
               show_progress: bool = True) -> list[float]:
     """ISTA HW3: DSM with Adam and weight decay; every step sees all of `data` with fresh noise (as given),
     or a random minibatch of `batch_size` points when set; `cosine` decays the learning rate to 0."""
-    g = torch.Generator().manual_seed(seed)
+    g = utils.generator(seed)
     opt = torch.optim.Adam(score_net.parameters(), lr=lr, weight_decay=weight_decay)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, n_steps) if cosine else None
 
     def loss(_):
         x = data
         if batch_size is not None:
-            x = data[torch.randint(0, data.shape[0], (batch_size,), generator=g).to(data.device)]
+            x = data[utils.randint(0, data.shape[0], (batch_size,), generator=g, device=data.device)]
         return denoising_score_matching(score_net, x, sigma, g)
 
     return _train(score_net, loss, n_steps, opt, f"DSM sigma={sigma:g}", show_progress, sched)

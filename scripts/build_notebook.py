@@ -17,10 +17,27 @@ SETUP_CELL = '''\
 # Runtime > Change runtime type > GPU. Locally (`make run`, `make test`): imports only.
 import os, sys
 if "google.colab" in sys.modules:
-    REPO_URL = "https://github.com/genmodels-course/genmodels-notebooks.git"  # the project's git URL
-    os.environ["GENMODELS_ROOT"] = "/content/genmodels"
-    if not os.path.exists("/content/genmodels"):
-        os.system(f"git clone -q --depth 1 {REPO_URL} /content/genmodels && pip install -q /content/genmodels")
+    import subprocess
+    # the project's git URL and the clone's folder (set GENMODELS_REPO_URL / GENMODELS_COLAB_DIR to change them)
+    REPO_URL = os.environ.get("GENMODELS_REPO_URL", "https://github.com/genmodels-course/genmodels-notebooks.git")
+    REPO_DIR = os.environ.get("GENMODELS_COLAB_DIR", "/content/genmodels")
+
+    def _run(cmd, fix):
+        try:
+            subprocess.run(cmd, check=True, capture_output=True, text=True)
+        except (OSError, subprocess.CalledProcessError) as e:
+            tail = ((getattr(e, "stderr", "") or "") + (getattr(e, "stdout", "") or "") or str(e)).strip()[-2000:]
+            raise RuntimeError(f"set-up failed: {' '.join(cmd)}\\n{tail}\\nTo fix: {fix}") from None
+
+    if not os.path.isdir(os.path.join(REPO_DIR, "helpers")):
+        _run(["git", "clone", "-q", "--depth", "1", REPO_URL, REPO_DIR],
+             f"check the URL; set os.environ['GENMODELS_REPO_URL'] = '<the project's git URL>' (and delete "
+             f"{REPO_DIR} if an earlier attempt left it behind), then run this cell again")
+        if os.environ.get("GENMODELS_SKIP_INSTALL") != "1":  # the project's dependencies (Colab has most)
+            _run([sys.executable, "-m", "pip", "install", "-q", REPO_DIR],
+                 f"read pip's message above, delete {REPO_DIR}, then run this cell again")
+    os.environ["GENMODELS_ROOT"] = REPO_DIR  # checkpoints/ and data/ of the clone
+    sys.path.insert(0, REPO_DIR)
 import helpers
 device = helpers.setup(seed=0)'''
 

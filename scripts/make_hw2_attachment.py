@@ -17,7 +17,7 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from helpers import data, energy  # noqa: E402
+from helpers import data, energy, utils  # noqa: E402
 from helpers.checkpoints import sha256sum  # noqa: E402
 
 SEED = 48954
@@ -26,14 +26,14 @@ SEED = 48954
 def main():
     xt, yt = data.mnist(False)
     _, held = energy.heldout_split(len(xt))
-    g = torch.Generator().manual_seed(SEED)
-    held = held[torch.randperm(len(held), generator=g)]
+    g = utils.generator(SEED)
+    held = held[utils.randperm(len(held), generator=g)]
     pick = torch.cat([held[yt[held] == c][:3] for c in range(10)])
     clean = xt[pick].clone()
     out = {"clean": clean, "labels": yt[pick].clone(), "test_index": pick.clone(),
            "sigmas": torch.tensor([50 / 256, 100 / 256])}
     for s in (50, 100):
-        out[f"noisy_{s}"] = clean + (s / 256) * torch.randn(clean.shape, generator=g)
+        out[f"noisy_{s}"] = clean + (s / 256) * utils.randn(clean.shape, generator=g)
     folder = energy.attachment_dir()
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / energy.ATTACHMENT_FILE

@@ -37,7 +37,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from helpers import checkpoints as ckpt  # noqa: E402
-from helpers import data, ebm, energy  # noqa: E402
+from helpers import data, ebm, energy, utils  # noqa: E402
 from helpers.utils import get_device, seed_everything  # noqa: E402
 
 NAME = "ebm_mnist_conditional.pt"
@@ -74,7 +74,7 @@ def load_data(smoke: bool):
     """Training digits (5k subset + non-held-out test digits) and held-out test digits, in [-1, 1]."""
     x, y, x_held, y_held, n_test_in_train = energy.mnist_split()
     xf, _ = data.fashion_mnist(train=False)
-    xf = xf[torch.randperm(len(xf), generator=torch.Generator().manual_seed(0))[:len(x_held)]]
+    xf = xf[utils.randperm(len(xf), generator=utils.generator(0))[:len(x_held)]]
     if smoke:
         x, y = x[::50], y[::50]
         x_held, y_held, xf = x_held[:200], y_held[:200], xf[:200]

@@ -157,7 +157,7 @@ def main():
     box = energy.box_constraints(model, args.box_penalty) if args.box_penalty else None
     if args.resume:
         model.load_state_dict(ckpt.load_state_dict(args.resume) if not Path(args.resume).is_absolute()
-                              else torch.load(args.resume, weights_only=True))
+                              else torch.load(args.resume, map_location="cpu", weights_only=True))
     else:
         with torch.no_grad():
             model._el["out_fc"].weight.mul_(args.out_scale)

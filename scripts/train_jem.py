@@ -24,7 +24,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from helpers import checkpoints as ckpt  # noqa: E402
-from helpers import energy, jem  # noqa: E402
+from helpers import energy, jem, utils  # noqa: E402
 from helpers.classifier import accuracy, predict_proba  # noqa: E402
 from helpers.utils import get_device, seed_everything  # noqa: E402
 
@@ -113,7 +113,7 @@ def main():
     with torch.no_grad():
         e_test = model.energy(x_test[:500].to(device)).mean().item()
         e_samp = model.energy(samples.to(device)).mean().item()
-        e_noise = model.energy(torch.rand(500, 1, 28, 28, generator=g).to(device)).mean().item()
+        e_noise = model.energy(utils.rand(500, 1, 28, 28, generator=g, device=device)).mean().item()
     print(f"samples ({eval_steps} SGLD steps): baseline confidence {q['mean_max_prob']:.3f}, share > 0.9 "
           f"{share_conf:.2f}; energies test {e_test:.2f}, samples {e_samp:.2f}, noise {e_noise:.2f}", flush=True)
 
