@@ -13,9 +13,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import torch
+from scipy import stats
 from scipy.optimize import linear_sum_assignment, minimize
 from scipy.special import expit, log_expit
 
+from . import utils
 from .distributions import GaussianMixture
 from .samplers import mala
 from .utils import progress
@@ -92,9 +94,9 @@ class MeansFit:
 
 
 def chains_init_gaussian(n: int, mean: float = 1.5, variance: float = 2.0, d: int = 2,
-                         generator: torch.Generator | None = None) -> Tensor:
-    """HW3 Task 4's chain starts x0 ~ N(mean * 1, variance * I), shape (n, d)."""
-    return mean + math.sqrt(variance) * torch.randn(n, d, generator=generator)
+                         generator: torch.Generator | None = None, device=None) -> Tensor:
+    """HW3 Task 4's chain starts x0 ~ N(mean * 1, variance * I), shape (n, d), on `device`."""
+    return mean + math.sqrt(variance) * utils.randn(n, d, generator=generator, device=device)
 
 
 def has_converged(history: list[Tensor], window: int, tol: float) -> bool:
@@ -110,7 +112,9 @@ def has_converged(history: list[Tensor], window: int, tol: float) -> bool:
 def synthetic_batch(method: str, real: Tensor, means: Tensor, sigma: float = 1.0, n_synthetic: int = 100,
                     chain_length: int | None = None, step_size: float = 0.005,
                     generator: torch.Generator | None = None) -> tuple[Tensor, Tensor, float | None]:
-    """One step's (real batch, synthetic samples, MALA acceptance or None) for `method` (see estimate_means)."""
+    """One step's (real batch, synthetic samples, MALA acceptance or None) for `method` (see estimate_means).
+
+    MALA uses the mixture's closed-form score (`GaussianMixture.score`), not autograd."""
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}, got {method!r}")
     if chain_length is None:
@@ -119,11 +123,11 @@ def synthetic_batch(method: str, real: Tensor, means: Tensor, sigma: float = 1.0
     if method == "ml-direct":
         return real, model.sample(n_synthetic, generator), None
     if method == "ml-mcmc":
-        x0 = chains_init_gaussian(n_synthetic, d=means.shape[1], generator=generator)
-        out = mala(x0, model.log_prob, step_size, chain_length, generator=generator)
+        x0 = chains_init_gaussian(n_synthetic, d=means.shape[1], generator=generator, device=real.device)
+        out = mala(x0, model.log_prob, step_size, chain_length, generator=generator, score=model.score)
         return real, out.samples, out.acceptance_rate
-    idx = torch.randperm(len(real), generator=generator)[:n_synthetic]
-    out = mala(real[idx], model.log_prob, step_size, chain_length, generator=generator)
+    idx = utils.randperm(len(real), generator=generator)[:n_synthetic]
+    out = mala(real[idx], model.log_prob, step_size, chain_length, generator=generator, score=model.score)
     return real[idx], out.samples, out.acceptance_rate
 
 
@@ -314,24 +318,35 @@ def fit_nce(problem: NCEProblem, init_means, init_log_z: float | None = None, an
                   bool(res.success), int(res.nfev), res)
 
 
-def nce_run(n: int, learn_log_z: bool, rng: np.random.Generator, true_means, sigma: float = 1.0,
-            noise_mean=(1.0, 1.0), noise_sigma: float = 2.0, init_box=(0.0, 3.0), init_z=(0.1, 1.0),
-            analytic: bool = True) -> tuple[NCEFit, NCEProblem]:
-    """One NCE experiment (Tasks 9/10): fresh n data points, n noise points and an initial guess
-    (means ~ U(init_box^2), Z ~ U(init_z) when learned), then the BFGS fit."""
+def nce_draw(n: int, rng: np.random.Generator, true_means, sigma: float = 1.0, noise_mean=(1.0, 1.0),
+             noise_sigma: float = 2.0, init_box=(0.0, 3.0),
+             init_z=(0.1, 1.0)) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
+    """One experiment's random inputs (Tasks 9/10): n data points of the mixture, n noise points,
+    initial means ~ U(init_box^2) and the log of an initial Z ~ U(init_z), in that order."""
     true_means = np.asarray(true_means, float)
     m, d = true_means.shape
     x = true_means[rng.integers(0, m, n)] + sigma * rng.standard_normal((n, d))
     y = np.asarray(noise_mean) + noise_sigma * rng.standard_normal((n, d))
-    problem = NCEProblem(x, y, m, sigma, tuple(noise_mean), noise_sigma, learn_log_z)
     init = rng.uniform(*init_box, size=(m, d))
-    init_log_z = math.log(rng.uniform(*init_z)) if learn_log_z else None
-    return fit_nce(problem, init, init_log_z, analytic=analytic), problem
+    return x, y, init, math.log(rng.uniform(*init_z))
+
+
+def nce_run(n: int, learn_log_z: bool, rng: np.random.Generator, true_means, sigma: float = 1.0,
+            noise_mean=(1.0, 1.0), noise_sigma: float = 2.0, init_box=(0.0, 3.0), init_z=(0.1, 1.0),
+            analytic: bool = True) -> tuple[NCEFit, NCEProblem]:
+    """One NCE experiment (Tasks 9/10): `nce_draw`'s fresh data, noise and initial guess, then the BFGS fit
+    (the initial Z is used only when log Z is learned)."""
+    x, y, init, init_log_z = nce_draw(n, rng, true_means, sigma, noise_mean, noise_sigma, init_box, init_z)
+    problem = NCEProblem(x, y, len(init), sigma, tuple(noise_mean), noise_sigma, learn_log_z)
+    return fit_nce(problem, init, init_log_z if learn_log_z else None, analytic=analytic), problem
 
 
 @dataclass
 class NCEStudy:
-    """Task 12's table: per J, the runs' MSEs (nan for failures), failure flags and Z errors."""
+    """Task 12's table for one variant: per J, the runs' MSEs (nan for failures), failure flags and Z errors.
+
+    In a paired study (`nce_study`) run k of each J used the same data, noise and initial means in both
+    variants, so the per-run arrays of the two studies are aligned."""
     sizes: list[int]
     mse_means: dict  # J -> array of per-run MSE (nan when failed)
     failed: dict  # J -> bool array
@@ -353,21 +368,90 @@ class NCEStudy:
         return rows
 
 
-def nce_study(sizes, runs: int, learn_log_z: bool, true_means, seed: int = 0, analytic: bool = True,
-              show_progress: bool = False, **kw) -> NCEStudy:
-    """Task 12: for each J in sizes, `runs` NCE fits with fresh data, noise and initial guesses."""
+def nce_study(sizes, runs: int, true_means, seed: int = 0, sigma: float = 1.0, noise_mean=(1.0, 1.0),
+              noise_sigma: float = 2.0, init_box=(0.0, 3.0), init_z=(0.1, 1.0), analytic: bool = True,
+              show_progress: bool = False) -> dict[bool, NCEStudy]:
+    """Task 12, paired: for each J in sizes, `runs` experiments with fresh data, noise and initial guesses,
+    each fitted twice on the same draws, with Z known and with log Z learned. Returns {learn_log_z: study}."""
+    true_means = np.asarray(true_means, float)
     rng = np.random.default_rng(seed)
-    true_z = math.exp(log_partition(len(true_means), kw.get("sigma", 1.0), np.shape(true_means)[1]))
-    mse, failed, zerr = {}, {}, {}
-    start = time.perf_counter()
+    true_z = math.exp(log_partition(len(true_means), sigma, true_means.shape[1]))
+    mse = {v: {} for v in (False, True)}
+    failed, zerr, seconds = {v: {} for v in (False, True)}, {v: {} for v in (False, True)}, {False: 0.0, True: 0.0}
     jobs = [(j, r) for j in sizes for r in range(runs)]
-    it = progress(jobs, desc=f"NCE ({'log Z learned' if learn_log_z else 'Z known'})") if show_progress else jobs
+    it = progress(jobs, desc="NCE (Z known and log Z learned)") if show_progress else jobs
     for j, _ in it:
-        fit, _ = nce_run(j, learn_log_z, rng, true_means, analytic=analytic, **kw)
-        e, f = match_nearest(fit.means, true_means)
-        mse.setdefault(j, []).append(e)
-        failed.setdefault(j, []).append(f)
-        zerr.setdefault(j, []).append((fit.z - true_z) ** 2 if (learn_log_z and not f) else float("nan"))
-    arr = {j: np.array(v) for j, v in mse.items()}
-    return NCEStudy(list(sizes), arr, {j: np.array(v) for j, v in failed.items()},
-                    {j: np.array(v) for j, v in zerr.items()}, time.perf_counter() - start)
+        x, y, init, init_log_z = nce_draw(j, rng, true_means, sigma, noise_mean, noise_sigma, init_box, init_z)
+        for learn in (False, True):
+            start = time.perf_counter()
+            problem = NCEProblem(x, y, len(true_means), sigma, tuple(noise_mean), noise_sigma, learn)
+            fit = fit_nce(problem, init, init_log_z if learn else None, analytic=analytic)
+            seconds[learn] += time.perf_counter() - start
+            e, f = match_nearest(fit.means, true_means)
+            mse[learn].setdefault(j, []).append(e)
+            failed[learn].setdefault(j, []).append(f)
+            zerr[learn].setdefault(j, []).append((fit.z - true_z) ** 2 if (learn and not f) else float("nan"))
+    as_arrays = lambda d: {j: np.array(v) for j, v in d.items()}
+    return {v: NCEStudy(list(sizes), as_arrays(mse[v]), as_arrays(failed[v]), as_arrays(zerr[v]), seconds[v])
+            for v in (False, True)}
+
+
+def paired_mse_ratios(known: NCEStudy, learned: NCEStudy) -> list[dict]:
+    """Per J: MSE(log Z learned) / MSE(Z known) over the runs where neither variant failed, with its
+    paired standard error (`paired_ratio`; nan with fewer than 2 such runs), and how many runs that leaves."""
+    rows = []
+    for j in known.sizes:
+        a, b = learned.mse_means[j], known.mse_means[j]
+        if a.shape != b.shape:
+            raise ValueError(f"the two studies are not paired: {len(a)} and {len(b)} runs at J = {j}")
+        ok = ~(learned.failed[j] | known.failed[j])
+        ratio, se = paired_ratio(a[ok], b[ok]) if ok.sum() >= 2 else (float("nan"), float("nan"))
+        rows.append({"J": j, "ratio": ratio, "se": se, "runs_used": int(ok.sum()),
+                     "runs": len(ok)})
+    return rows
+
+
+# ----------------------------------------------------------------------------- statistics of repeated runs
+
+def paired_ratio(a, b) -> tuple[float, float]:
+    """mean(a) / mean(b) over paired draws (a_k, b_k), and its delta-method standard error
+    sd(a_k - R b_k) / (sqrt(n) mean(b)), which counts the pairs' correlation."""
+    a, b = np.asarray(a, float), np.asarray(b, float)
+    if a.ndim != 1 or a.shape != b.shape:
+        raise ValueError(f"a and b must be 1-D arrays of paired values of the same length, got {a.shape}, {b.shape}")
+    if len(a) < 2 or not (np.all(np.isfinite(a)) and np.all(np.isfinite(b))):
+        raise ValueError(f"need at least 2 finite pairs (drop failed runs first), got {len(a)} pairs")
+    ratio = a.mean() / b.mean()
+    return float(ratio), float(np.std(a - ratio * b, ddof=1) / math.sqrt(len(a)) / b.mean())
+
+
+@dataclass
+class HotellingResult:
+    """One-sample Hotelling T^2 test of H0: E[x] = mean0 (x a p-vector, n draws)."""
+    mean_diff: np.ndarray  # sample mean - mean0, (p,)
+    t2: float  # n d' S^-1 d
+    f: float  # (n - p) / (p (n - 1)) T^2 ~ F(p, n - p) under H0 (Gaussian draws)
+    p_value: float
+    mahalanobis: float  # sqrt(d' S^-1 d): the effect size in units of one draw's spread
+    n: int
+    p: int
+
+
+def hotelling_t2(samples, mean0=0.0) -> HotellingResult:
+    """One-sample Hotelling T^2 test that n draws of a p-vector (rows of `samples`, any trailing shape
+    is flattened) have mean `mean0`, with its exact F-form p-value (scipy.stats.f)."""
+    x = np.asarray(samples, float)
+    if x.ndim < 1 or len(x) < 2:
+        raise ValueError(f"samples must hold n >= 2 draws along axis 0, got shape {x.shape}")
+    trailing = x.shape[1:]
+    x = x.reshape(len(x), -1)
+    n, p = x.shape
+    if n <= p:
+        raise ValueError(f"Hotelling's T^2 needs more draws than dimensions (n > p), got n = {n}, p = {p}: "
+                         f"repeat the experiment more often")
+    d = x.mean(0) - np.broadcast_to(np.asarray(mean0, float), trailing).ravel()
+    cov = np.atleast_2d(np.cov(x, rowvar=False))
+    m2 = float(d @ np.linalg.solve(cov, d))
+    t2 = n * m2
+    f = (n - p) / (p * (n - 1)) * t2
+    return HotellingResult(d, t2, f, float(stats.f.sf(f, p, n - p)), math.sqrt(m2), n, p)

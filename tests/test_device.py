@@ -381,10 +381,7 @@ def test_flows_on_the_device(accelerator):
                      progress=False, engine="torch")
 
 
-@pytest.mark.parametrize("method", ["ml-direct", pytest.param("ml-mcmc", marks=pytest.mark.xfail(
-    strict=True, reason="helpers/estimation.py: chains_init_gaussian draws the MCMC starts on the CPU whatever the "
-    "data's device (synthetic_batch passes no device), so the chains and the real batch end on different devices")),
-    "cd"])
+@pytest.mark.parametrize("method", ["ml-direct", "ml-mcmc", "cd"])
 def test_mixture_mean_estimation_on_the_device(accelerator, method):
     from helpers import estimation
 
