@@ -1,7 +1,8 @@
 """A VQ-VAE for 28x28 grey images (straight-through gradients, codebook + commitment losses, dead-code
 restarts), codebook-usage statistics, features pooled from the quantized maps, and the clustering
-toolkit of notebook 08: k-means sweeps with silhouette scores, Hungarian cluster-to-label matching,
-accuracy / NMI / ARI and per-cluster label tables.
+toolkit of notebook 08: k-means sweeps with silhouette scores, the label-free choice of clustering space and K
+(`select_space_and_k`), and the label-based scores: purity (any K), Hungarian accuracy (K = number of classes),
+NMI / ARI and per-cluster label tables.
 
 Why a VQ-VAE and not a Gumbel-softmax dVAE: the quantizer is deterministic (no temperature schedule
 to tune), trains stably in a few CPU minutes, and its codebook vectors are the "tokens" the
@@ -18,7 +19,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .utils import progress
+from .utils import generator as make_generator, progress, randint, randperm
 
 
 # ----------------------------------------------------------------------------- quantizer
@@ -153,7 +154,7 @@ def restart_dead_codes(model: VQVAE, z_e: torch.Tensor, counts: torch.Tensor, ge
     dead = (counts == 0).nonzero().flatten()
     if len(dead) == 0 or len(z_e) == 0:
         return 0
-    pick = torch.randint(0, len(z_e), (len(dead),), generator=generator)
+    pick = randint(0, len(z_e), (len(dead),), generator=generator)
     model.quantizer.codebook.data[dead.to(model.quantizer.codebook.device)] = z_e[pick].to(model.quantizer.codebook.device)
     return len(dead)
 
@@ -166,7 +167,7 @@ def train_vqvae(model: VQVAE, x: torch.Tensor, epochs: int = 20, batch_size: int
     if x.dim() != 4 or x.shape[1:] != (1, 28, 28):
         raise ValueError(f"train_vqvae expects images (N, 1, 28, 28), got {tuple(x.shape)}")
     device = device or next(model.parameters()).device
-    g = torch.Generator().manual_seed(seed)
+    g = make_generator(seed)
     opt = torch.optim.Adam(model.parameters(), lr=lr)
     steps = epochs * ((len(x) + batch_size - 1) // batch_size)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, steps)
@@ -176,7 +177,7 @@ def train_vqvae(model: VQVAE, x: torch.Tensor, epochs: int = 20, batch_size: int
     it = progress(range(epochs), desc="VQ-VAE") if show_progress else range(epochs)
     for _ in it:
         model.train()
-        perm = torch.randperm(len(x), generator=g)
+        perm = randperm(len(x), generator=g)
         sums, counts, restarted = {"rec": 0.0, "mse": 0.0, "codebook": 0.0, "commit": 0.0}, torch.zeros(K, dtype=torch.long), 0
         for i in range(0, len(x), batch_size):
             xb = x[perm[i:i + batch_size]].to(device)
@@ -335,30 +336,68 @@ def contingency(y_true, clusters, n_classes: int | None = None, n_clusters: int 
     return m
 
 
+def majority_labels(y_true, clusters, n_classes: int | None = None) -> np.ndarray:
+    """Cluster -> its most frequent true label (the naming that purity scores); defined for any K."""
+    return contingency(y_true, clusters, n_classes).argmax(1)
+
+
+def purity(y_true, clusters) -> float:
+    """Share of items whose cluster's majority label is their own label: sum_c max_y n_cy / N (any K)."""
+    m = contingency(y_true, clusters)
+    return float(m.max(1).sum() / m.sum())
+
+
 def match_clusters(y_true, clusters, n_classes: int | None = None) -> np.ndarray:
-    """Cluster -> label map: Hungarian one-to-one matching maximizing agreement (linear_sum_assignment);
-    clusters left over when K > n_classes take their majority label."""
+    """Cluster -> label map of the one-to-one matching maximizing agreement (Hungarian, linear_sum_assignment);
+    defined only when the number of clusters equals the number of classes."""
     from scipy.optimize import linear_sum_assignment
 
     m = contingency(y_true, clusters, n_classes)
+    if m.shape[0] != m.shape[1]:
+        raise ValueError(f"Hungarian matching needs as many clusters as classes, got {m.shape[0]} clusters for "
+                         f"{m.shape[1]} classes; use purity / majority_labels for any K")
     rows, cols = linear_sum_assignment(-m)
-    mapping = m.argmax(1)
+    mapping = np.empty(len(rows), dtype=np.int64)
     mapping[rows] = cols
     return mapping
 
 
-def cluster_accuracy(y_true, clusters, n_classes: int | None = None) -> float:
-    """Accuracy after the best cluster-to-label matching (Hungarian; surplus clusters by majority)."""
+def hungarian_accuracy(y_true, clusters, n_classes: int | None = None) -> float:
+    """Clustering accuracy: agreement after the best one-to-one cluster-to-label matching (K = number of classes)."""
     mapping = match_clusters(y_true, clusters, n_classes)
     return float((mapping[np.asarray(clusters).astype(int)] == np.asarray(y_true)).mean())
 
 
-def clustering_scores(y_true, clusters) -> dict:
-    """Hungarian accuracy, NMI and ARI (sklearn) of a clustering against true labels."""
+def clustering_scores(y_true, clusters, n_classes: int | None = None) -> dict:
+    """Purity (any K), Hungarian accuracy (NaN unless K = n_classes), NMI and ARI (sklearn) against true labels."""
     from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
 
-    return {"acc": cluster_accuracy(y_true, clusters), "nmi": float(normalized_mutual_info_score(y_true, clusters)),
+    n_classes = n_classes or int(np.asarray(y_true).max()) + 1
+    k = int(np.asarray(clusters).max()) + 1
+    acc = hungarian_accuracy(y_true, clusters, n_classes) if k == n_classes else float("nan")
+    return {"purity": purity(y_true, clusters), "acc": acc,
+            "nmi": float(normalized_mutual_info_score(y_true, clusters)),
             "ari": float(adjusted_rand_score(y_true, clusters))}
+
+
+def select_space_and_k(spaces: dict, ks=range(2, 16), seed: int = 0, n_init: int = 4,
+                       show_progress: bool = True) -> dict:
+    """Label-free model selection: k-means for every candidate space and K, each scored by the exact silhouette in
+    the space that was clustered; returns the per-space sweeps, the (spaces x ks) silhouette table and the
+    (space, K) with the highest silhouette (ties: the first space, the smaller K)."""
+    if not spaces:
+        raise ValueError("select_space_and_k needs at least one candidate space {name: (N, F) features}")
+    names = list(spaces)
+    it = progress(names, desc="k-means sweep per space") if show_progress else names
+    sweeps = {name: kmeans_sweep(spaces[name], ks, seed=seed, n_init=n_init, silhouette_n=len(spaces[name]),
+                                 show_progress=False) for name in it}
+    table = np.array([sweeps[name]["silhouette"] for name in names])
+    if np.isnan(table).all():
+        raise ValueError("no clustering had more than one cluster: every silhouette is undefined")
+    i, j = np.unravel_index(np.nanargmax(table), table.shape)
+    return {"sweeps": sweeps, "names": names, "ks": sweeps[names[0]]["ks"], "silhouette": table,
+            "space": names[i], "k": int(sweeps[names[i]]["ks"][j]), "best_silhouette": float(table[i, j]),
+            "labels": sweeps[names[i]]["labels"][int(sweeps[names[i]]["ks"][j])]}
 
 
 def label_percentages(y_true, clusters, n_classes: int | None = None) -> np.ndarray:

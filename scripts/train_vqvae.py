@@ -27,7 +27,7 @@ def training_images(name: str, seed: int = SEED) -> tuple[torch.Tensor, str]:
         return x, f"MNIST training images ({len(x)}, the offline 5k subset), no labels used"
     if name == "fashion":
         x, _ = data.fashion_mnist(True)
-        idx = torch.randperm(len(x), generator=torch.Generator().manual_seed(seed))[:FASHION_TRAIN]
+        idx = utils.randperm(len(x), generator=utils.generator(seed))[:FASHION_TRAIN]
         return x[idx], (f"Fashion-MNIST training images: {FASHION_TRAIN} of {len(x)} "
                         f"(torch.randperm(60000, seed {seed})[:{FASHION_TRAIN}]), no labels used")
     raise ValueError(f"unknown data set {name!r}; use 'mnist' or 'fashion'")

@@ -67,7 +67,7 @@ def test_hungarian_on_permuted_labels_gives_accuracy_one():
     y = rng.integers(0, 10, 500)
     perm = rng.permutation(10)
     c = perm[y]
-    assert vqvae.cluster_accuracy(y, c) == 1.0
+    assert vqvae.hungarian_accuracy(y, c) == 1.0 and vqvae.purity(y, c) == 1.0
     mapping = vqvae.match_clusters(y, c)
     assert np.array_equal(mapping[perm], np.arange(10))
     s = vqvae.clustering_scores(y, c)
@@ -80,12 +80,61 @@ def test_hungarian_on_permuted_labels_gives_accuracy_one():
     assert 0.8 <= s["acc"] < 1.0
 
 
-def test_surplus_clusters_take_their_majority_label():
-    y = np.array([0, 0, 0, 1, 1, 1, 1, 0])
-    c = np.array([0, 0, 2, 1, 1, 3, 3, 2])  # 4 clusters for 2 labels
-    assert vqvae.cluster_accuracy(y, c) == 1.0
+def test_purity_and_hungarian_accuracy_match_a_hand_computation():
+    # clusters x labels counts: c0 = [2, 0, 0], c1 = [2, 1, 0], c2 = [0, 1, 2]
+    y = np.array([0, 0, 0, 0, 1, 1, 2, 2])
+    c = np.array([0, 0, 1, 1, 1, 2, 2, 2])
+    # purity: each cluster named by its majority label (c0 -> 0, c1 -> 0, c2 -> 2): (2 + 2 + 2) / 8
+    assert vqvae.purity(y, c) == pytest.approx(6 / 8)
+    assert list(vqvae.majority_labels(y, c)) == [0, 0, 2]
+    # Hungarian: one label per cluster; best is c0 -> 0, c1 -> 1, c2 -> 2: (2 + 1 + 2) / 8
+    assert list(vqvae.match_clusters(y, c)) == [0, 1, 2]
+    assert vqvae.hungarian_accuracy(y, c) == pytest.approx(5 / 8)
+    s = vqvae.clustering_scores(y, c)
+    assert s["purity"] == pytest.approx(0.75) and s["acc"] == pytest.approx(0.625)
+
+
+def test_more_clusters_than_classes_get_purity_only():
+    y = np.array([0, 0, 1, 1, 1, 0])
+    c = np.array([0, 1, 2, 2, 3, 3])  # 4 clusters for 2 labels: counts [1, 0], [1, 0], [0, 2], [1, 1]
+    assert vqvae.purity(y, c) == pytest.approx(5 / 6)
+    with pytest.raises(ValueError, match="as many clusters as classes"):
+        vqvae.hungarian_accuracy(y, c)
+    s = vqvae.clustering_scores(y, c)
+    assert np.isnan(s["acc"]) and s["purity"] == pytest.approx(5 / 6)
     pct = vqvae.label_percentages(y, c)
     assert pct.shape == (4, 2) and np.allclose(pct.sum(1), 100)
+
+
+def _blobs(rng, centers, sd, n_per):
+    """Gaussian blobs around `centers` (sd each), n_per points per blob, and the blob of every point."""
+    centers = np.asarray(centers, dtype=float)
+    x = np.concatenate([c + sd * rng.normal(size=(n_per, centers.shape[1])) for c in centers])
+    return x, np.repeat(np.arange(len(centers)), n_per)
+
+
+def test_label_free_selection_finds_the_blob_space_and_its_number_of_blobs():
+    rng = np.random.default_rng(0)
+    n_per = 60
+    # the same 240 items seen in three spaces: 4 tight blobs; 6 wide, overlapping blobs; structureless noise
+    tight, truth = _blobs(rng, [[0, 0], [8, 0], [0, 8], [8, 8]], 0.5, n_per)
+    wide, _ = _blobs(rng, [[0, 0], [4, 0], [8, 0], [0, 4], [4, 4], [8, 4]], 1.5, 40)
+    noise = rng.uniform(size=(4 * n_per, 5))
+    spaces = {"noise": noise, "wide blobs": wide, "tight blobs": tight}
+    sel = vqvae.select_space_and_k(spaces, ks=range(2, 9), seed=0, n_init=2, show_progress=False)
+    assert (sel["space"], sel["k"]) == ("tight blobs", 4)
+    assert sel["silhouette"].shape == (3, 7) and sel["names"] == list(spaces)
+    assert sel["best_silhouette"] == pytest.approx(np.nanmax(sel["silhouette"]))
+    assert adjusted_rand_score(truth, sel["labels"]) == pytest.approx(1.0)
+    # the score is sklearn's silhouette of that clustering in that space, computed on every item
+    from sklearn.metrics import silhouette_score
+    assert sel["best_silhouette"] == pytest.approx(silhouette_score(tight, sel["labels"]))
+    # without the tight space, the wide blobs still win over noise, at their own number of blobs
+    sel2 = vqvae.select_space_and_k({"noise": noise, "wide blobs": wide}, ks=range(2, 9), n_init=2,
+                                    show_progress=False)
+    assert sel2["space"] == "wide blobs"
+    with pytest.raises(ValueError, match="at least one candidate"):
+        vqvae.select_space_and_k({}, show_progress=False)
 
 
 def test_silhouette_sweep_returns_one_score_per_k():
@@ -122,8 +171,8 @@ def test_spectral_features_separate_two_rings_where_kmeans_cannot():
     y = (r > 2).astype(int)
     plain = KMeans(2, n_init=4, random_state=0).fit_predict(f)
     spec = KMeans(2, n_init=4, random_state=0).fit_predict(vqvae.spectral_features(f, 2, 10))
-    assert vqvae.cluster_accuracy(y, spec) == 1.0
-    assert vqvae.cluster_accuracy(y, plain) < 0.8
+    assert vqvae.hungarian_accuracy(y, spec) == 1.0
+    assert vqvae.hungarian_accuracy(y, plain) < 0.8
 
 
 def test_tsne_map_lets_kmeans_separate_two_rings_and_rejects_tiny_inputs():
@@ -137,7 +186,7 @@ def test_tsne_map_lets_kmeans_separate_two_rings_and_rejects_tiny_inputs():
     emb = vqvae.tsne_features(f, perplexity=30, seed=0)
     assert emb.shape == (300, 2)
     np.testing.assert_allclose(emb, vqvae.tsne_features(f, perplexity=30, seed=0))  # seeded: reproducible
-    assert vqvae.cluster_accuracy(y, KMeans(2, n_init=4, random_state=0).fit_predict(emb)) == 1.0
-    assert vqvae.cluster_accuracy(y, KMeans(2, n_init=4, random_state=0).fit_predict(f)) < 0.8
+    assert vqvae.hungarian_accuracy(y, KMeans(2, n_init=4, random_state=0).fit_predict(emb)) == 1.0
+    assert vqvae.hungarian_accuracy(y, KMeans(2, n_init=4, random_state=0).fit_predict(f)) < 0.8
     with pytest.raises(ValueError, match="perplexity"):
         vqvae.tsne_features(f[:50], perplexity=30)
