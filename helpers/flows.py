@@ -9,6 +9,11 @@ fixed batch order every epoch, the best-validation weights kept, or the final we
 validation set has fewer than 500 points) but slices a pre-split tensor instead of running a
 DataLoader over per-item tensors, evaluates validation in one batched pass and keeps the best
 weights in memory: the same optimizer steps, many times faster (benchmarks/bench_flows.py).
+
+Judging a fit against a known true density p: `nll_gap_summary` (median and trimmed mean of the per-point
+gaps log p - log q on points from p, robust to the rare point where q collapses) and `reverse_kl`
+(KL(q || p) from the model's own samples). `show_flows` / `show_densities` draw several models on one
+colour scale and one extent.
 """
 from __future__ import annotations
 
@@ -18,7 +23,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import torch
+from scipy import stats
 from torch import nn
+
+from . import utils
 
 Tensor = torch.Tensor
 LOG_2PI = math.log(2 * math.pi)
@@ -94,8 +102,7 @@ class CouplingFlow(nn.Module):
 
     def prior_sample(self, n: int, generator: torch.Generator | None = None) -> Tensor:
         """z ~ N(0, I), shape (n, d), on the model's device."""
-        dev = self.layers[0].mask.device
-        return torch.randn(n, self.d, generator=generator).to(dev)
+        return utils.randn(n, self.d, generator=generator, device=self.layers[0].mask.device)
 
     def log_probability(self, x: Tensor) -> Tensor:
         """log p(x) = log N(f^{-1}(x); 0, I) + sum_k log|det df_k^{-1}|, applying f_K^{-1} first; (n,)."""
@@ -155,6 +162,7 @@ class PackedFlow:
             shapes.append([(2, self.d, h), (2, 1, h), (2, h, h), (2, 1, h), (2, h, self.d), (2, 1, self.d),
                            (self.d,)])
         sizes = [math.prod(s) for layer_shapes in shapes for s in layer_shapes]
+        self._layout = shapes, sizes
         self.flat = torch.zeros(sum(sizes), dtype=ref.dtype, device=ref.device)
         self.grad = torch.zeros_like(self.flat)
         self.params = self._views(self.flat, shapes, sizes)
@@ -174,13 +182,29 @@ class PackedFlow:
                 (s[2].bias, t[2].bias, False), (s[4].weight, t[4].weight, True), (s[4].bias, t[4].bias, False)]
 
     @torch.no_grad()
+    def _pack(self, value, out_views) -> None:
+        """Write value(p) for each module parameter p into out_views (views of a flat tensor in this layout)."""
+        for layer, views in zip(self.model.layers, out_views):
+            for (ws, wt, is_w), v in zip(self._pairs(layer), views):
+                v[0].copy_(value(ws).T if is_w else value(ws).view(1, -1))
+                v[1].copy_(value(wt).T if is_w else value(wt).view(1, -1))
+            views[6].copy_(value(layer.scale_factor))
+
     def pull(self) -> None:
         """Copy the module's weights into the flat tensor."""
-        for layer, views in zip(self.model.layers, self.params):
-            for (ws, wt, is_w), v in zip(self._pairs(layer), views):
-                v[0].copy_(ws.T if is_w else ws.view(1, -1))
-                v[1].copy_(wt.T if is_w else wt.view(1, -1))
-            views[6].copy_(layer.scale_factor)
+        self._pack(lambda p: p, self.params)
+
+    def autograd_loss_and_grad(self, x) -> tuple[float, Tensor]:
+        """The mean NLL of x and its gradient by autograd through the module's log_probability (at the module's
+        weights), the gradient in the flat layout: the reference loss_and_grad must agree with."""
+        x = torch.as_tensor(x).to(self.flat)
+        params = [p for p in self.model.parameters() if p.requires_grad]
+        with torch.enable_grad():
+            loss = -self.model.log_probability(x).mean()
+            grads = dict(zip(params, torch.autograd.grad(loss, params)))
+        flat = torch.zeros_like(self.flat)
+        self._pack(lambda p: grads[p], self._views(flat, *self._layout))
+        return float(loss.detach()), flat
 
     @torch.no_grad()
     def push(self) -> None:
@@ -350,7 +374,7 @@ class TrainResult:
 
 def split_indices(n: int, fraction: float = 0.9, generator: torch.Generator | None = None):
     """torch.utils.data.random_split's permutation: the first int(fraction n) indices train, the rest validate."""
-    perm = torch.randperm(n, generator=generator)
+    perm = utils.randperm(n, generator=generator)
     n_train = int(n * fraction)
     return perm[:n_train], perm[n_train:]
 
@@ -431,8 +455,7 @@ def train_flow(model: CouplingFlow, data: Tensor, epochs: int = 100, batch_size:
     train_hist, valid_hist = torch.empty(epochs), torch.empty(epochs)
     epochs_iter = range(epochs)
     if progress:
-        from .utils import progress as bar
-        epochs_iter = bar(epochs_iter, desc=desc, leave=False)
+        epochs_iter = utils.progress(epochs_iter, desc=desc, leave=False)
     start = time.perf_counter()
     with _single_thread():
         for epoch in epochs_iter:
@@ -487,29 +510,106 @@ def density_on_grid(model: CouplingFlow, points: Tensor, chunk: int = 65536) -> 
     return torch.cat(out)
 
 
-def show_flow(model: CouplingFlow, x: Tensor, title: str = "", n_samples: int = 1000, grid_n: int = 150,
-              margin: float = 0.75, seed: int = 0):
-    """One row: the model's density p(x) on a grid around the data x, then the samples after each layer
-    (z ~ N(0, I), f_1(z), ..., f_K(...) = x) on shared axes. Returns the figure."""
+# ----------------------------------------------------------------------------- evaluation
+
+
+@dataclass
+class GapSummary:
+    """Per-point NLL gaps log p(x) - log q(x) (model NLL minus true NLL) at points x ~ p, summarised."""
+    mean: float  # a Monte-Carlo estimate of KL(p || q): dominated by the few points where q nearly vanishes
+    median: float
+    trimmed: float  # the mean after removing the fraction `trim` at each end
+    max: float
+    trim: float
+
+
+def nll_gap_summary(log_q: Tensor, log_p: Tensor, trim: float = 0.01) -> GapSummary:
+    """Mean, median, `trim`-trimmed mean (scipy's trim_mean, `trim` cut at each end) and largest of the
+    per-point gaps log p - log q; a nan log q (the flow's inverse overflowed, far from the data) counts as
+    log q = -inf."""
+    log_q, log_p = torch.as_tensor(log_q).detach().cpu().double(), torch.as_tensor(log_p).detach().cpu().double()
+    if log_q.shape != log_p.shape or log_q.dim() != 1:
+        raise ValueError(f"log_q and log_p must be 1-D and of one length, got {tuple(log_q.shape)} "
+                         f"and {tuple(log_p.shape)}")
+    if not 0 <= trim < 0.5:
+        raise ValueError(f"trim is the fraction cut at each end, in [0, 0.5); got {trim}")
+    gap = (log_p - torch.nan_to_num(log_q, nan=-math.inf)).numpy()
+    return GapSummary(float(gap.mean()), float(np.median(gap)), float(stats.trim_mean(gap, trim)),
+                      float(gap.max()), trim)
+
+
+@torch.no_grad()
+def reverse_kl(model, log_p, n: int = 10_000, generator: torch.Generator | None = None) -> tuple[float, float]:
+    """KL(q || p) = E_q[log q(x) - log p(x)] from n samples x of the model q (anything with
+    `sample_x(n, generator)` returning samples and their log q) and the true log-density `log_p`
+    (called on float64 CPU points); returns the estimate and its standard error."""
+    x, log_q = model.sample_x(n, generator=generator)
+    d = log_q.detach().cpu().double() - log_p(x.detach().cpu().double()).double()
+    return float(d.mean()), float(d.std() / math.sqrt(n))
+
+
+def _extent(xs, margin: float) -> tuple[tuple[float, float], tuple[float, float]]:
+    """x and y limits around the union of the point sets xs, widened by `margin`."""
+    x = torch.cat([torch.as_tensor(v).detach().cpu().float() for v in xs])
+    lo, hi = x.min(0).values - margin, x.max(0).values + margin
+    return (float(lo[0]), float(hi[0])), (float(lo[1]), float(hi[1]))
+
+
+def _as_list(x) -> list:
+    return list(x) if isinstance(x, (list, tuple)) else [x]
+
+
+def show_flows(models: dict, x, n_samples: int = 1000, grid_n: int = 150, margin: float = 0.75, seed: int = 0,
+               quantile: float = 0.999):
+    """One row per model (label -> CouplingFlow): its density p(x) on a grid around the data x (a tensor or a
+    list of tensors; the extent covers them all), then the samples after each layer (z ~ N(0, I), f_1(z), ...,
+    x), the same prior draws for every model. All densities share one extent and one colour scale (clipped at
+    the largest of the models' `quantile`s of their grid values), all sample panels one square extent.
+    Returns the figure."""
     from . import plotting
 
-    x = torch.as_tensor(x).detach().cpu()
-    lo, hi = x.min(0).values - margin, x.max(0).values + margin
-    xlim, ylim = (float(lo[0]), float(hi[0])), (float(lo[1]), float(hi[1]))
+    xlim, ylim = _extent(_as_list(x), margin)
     pts, _, _ = plotting.grid_2d(xlim, ylim, grid_n)
-    dens = density_on_grid(model, pts)
-    steps = model.sample_x_each_step(n_samples, generator=torch.Generator().manual_seed(seed))
-    k = len(steps)
-    fig, axes = plotting.subplots(k + 1, size=2.9)
-    plotting.density(dens, xlim, ylim, ax=axes[0], title=f"{title}: p(x)")
-    axes[0].set_aspect("auto")
-    lim = torch.cat([s.cpu() for s in steps]).abs().quantile(0.995).item() * 1.05
-    for i, (ax, s) in enumerate(zip(axes[1:], steps)):
-        plotting.scatter(s.cpu(), ax=ax, s=2, title="z ~ N(0, I)" if i == 0 else f"after layer {i}")
-        ax.set_xlim(-lim, lim)
-        ax.set_ylim(-lim, lim)
-        if i:
-            ax.sharex(axes[1])
-            ax.sharey(axes[1])
+    dens = {label: density_on_grid(m, pts) for label, m in models.items()}
+    vmax = max(float(d.quantile(quantile)) for d in dens.values())
+    steps = {label: [s.cpu() for s in m.sample_x_each_step(n_samples, generator=utils.generator(seed))]
+             for label, m in models.items()}
+    ncols = 1 + max(len(s) for s in steps.values())
+    lim = torch.cat([torch.cat(s) for s in steps.values()]).abs().quantile(0.995).item() * 1.05
+    fig, axes = plotting.subplots(ncols * len(models), ncols=ncols, size=2.9)
+    axes = axes.reshape(len(models), ncols)
+    for row, label in zip(axes, models):
+        plotting.density(dens[label], xlim, ylim, ax=row[0], title=f"{label}: p(x)", vmin=0, vmax=vmax)
+        row[0].set_aspect("auto")
+        for i, (ax, s) in enumerate(zip(row[1:], steps[label])):
+            plotting.scatter(s, ax=ax, s=2, title="z ~ N(0, I)" if i == 0 else f"after layer {i}")
+            ax.set_xlim(-lim, lim)
+            ax.set_ylim(-lim, lim)
+        for ax in row[1 + len(steps[label]):]:
+            ax.set_visible(False)
     fig.tight_layout()
+    return fig
+
+
+def show_flow(model: CouplingFlow, x: Tensor, title: str = "", **kw):
+    """show_flows for one model: its density and its samples after each layer, in one row."""
+    return show_flows({title: model}, x, **kw)
+
+
+def show_densities(models: dict, x, ncols: int, grid_n: int = 120, margin: float = 0.75, quantile: float = 0.999):
+    """The densities of several models (label -> CouplingFlow) in a grid of `ncols` columns, one extent around
+    the data x (a tensor or a list of tensors) and one colour scale (clipped at the largest of the models'
+    `quantile`s of their grid values) with one colour bar. Returns the figure."""
+    from . import plotting
+
+    xlim, ylim = _extent(_as_list(x), margin)
+    pts, _, _ = plotting.grid_2d(xlim, ylim, grid_n)
+    dens = {label: density_on_grid(m, pts) for label, m in models.items()}
+    vmax = max(float(d.quantile(quantile)) for d in dens.values())
+    fig, axes = plotting.subplots(len(models), ncols=ncols, size=2.6, layout="constrained")
+    for ax, (label, d) in zip(axes, dens.items()):
+        plotting.density(d, xlim, ylim, ax=ax, title=label, colorbar=False, vmin=0, vmax=vmax)
+        ax.set_aspect("auto")
+    fig.colorbar(axes[0].images[0], ax=list(axes[:len(models)]), fraction=0.02, pad=0.01,
+                 label=f"p(x), clipped at {vmax:.3g}")
     return fig

@@ -7,7 +7,7 @@ import pytest
 import torch
 from scipy import stats
 
-from helpers import data, flows
+from helpers import data, distributions, flows, utils
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -69,7 +69,7 @@ def test_flow_log_probability_is_change_of_variables():
     with torch.no_grad():
         for layer in flow.layers:
             layer.scale_factor.normal_(0, 0.5)
-    x, log_prob = flow.sample_x(300, generator=torch.Generator().manual_seed(0))
+    x, log_prob = flow.sample_x(300, generator=utils.generator(0))
     assert torch.allclose(flow.log_probability(x), log_prob, atol=1e-8)
     # and the full Jacobian of x -> z = f^{-1}(x) gives the same number
     def inv(v):
@@ -79,7 +79,7 @@ def test_flow_log_probability_is_change_of_variables():
         return z[0]
     for i in range(5):
         J = torch.autograd.functional.jacobian(inv, x[i])
-        z = inv(x[i])
+        z = inv(x[i]).detach()
         ref = -0.5 * float(z @ z) - math.log(2 * math.pi) + float(torch.linalg.slogdet(J)[1])
         assert abs(ref - float(log_prob[i])) < 1e-6
 
@@ -87,13 +87,13 @@ def test_flow_log_probability_is_change_of_variables():
 def test_sample_x_each_step_returns_k_plus_1_sets_first_standard_normal():
     torch.manual_seed(3)
     flow = flows.CouplingFlow(3)
-    steps = flow.sample_x_each_step(20000, generator=torch.Generator().manual_seed(5))
+    steps = flow.sample_x_each_step(20000, generator=utils.generator(5))
     assert len(steps) == 4 and all(s.shape == (20000, 2) for s in steps)
-    assert torch.equal(steps[0], torch.randn(20000, 2, generator=torch.Generator().manual_seed(5)))
+    assert torch.equal(steps[0], utils.randn(20000, 2, generator=utils.generator(5)))
     for j in range(2):
         assert stats.kstest(steps[0][:, j].numpy(), "norm").pvalue > 1e-3
     assert abs(float(torch.corrcoef(steps[0].T)[0, 1])) < 0.03
-    x, _ = flow.sample_x(20000, generator=torch.Generator().manual_seed(5))
+    x, _ = flow.sample_x(20000, generator=utils.generator(5))
     assert torch.allclose(steps[-1], x)
 
 
@@ -108,7 +108,7 @@ def test_packed_gradient_equals_autograd():
     loss = packed.loss_and_grad(x)
     ref = -flow.log_probability(x).mean()
     ref.backward()
-    assert abs(float(loss) - float(ref)) < 1e-5
+    assert abs(float(loss) - ref.item()) < 1e-5
     auto = flows.PackedFlow(flow)  # same layout, filled with the autograd gradients
     for layer in flow.layers:
         for p in layer.parameters():
@@ -116,6 +116,9 @@ def test_packed_gradient_equals_autograd():
                 p.data = p.grad.clone()
     auto.pull()
     assert torch.allclose(packed.grad, auto.flat, atol=1e-5, rtol=1e-4)
+    # autograd_loss_and_grad packs the same autograd gradient (at the weights `packed` was built from)
+    ref_loss, ref_grad = flows.PackedFlow(flows.from_snapshot(flow, packed.flat)).autograd_loss_and_grad(x)
+    assert abs(ref_loss - ref.item()) < 1e-6 and torch.allclose(ref_grad, auto.flat, atol=1e-6, rtol=1e-5)
     # the numpy engine computes the same loss and gradient
     npacked = flows.NumpyPackedFlow(flows.from_snapshot(flow, packed.flat))
     assert abs(npacked.loss_and_grad(x.numpy()) - float(loss)) < 1e-5
@@ -193,3 +196,92 @@ def test_snapshot_is_the_shorter_run():
     snap = flows.from_snapshot(long, res.snapshots[2])
     assert all(torch.equal(p, q) for p, q in zip(short.parameters(), snap.parameters()))
     assert res.snapshots[2][1] == res2.final_valid
+
+
+def test_nll_gap_summary_against_a_hand_computation():
+    log_p = torch.tensor([-1.0, -2.0, -3.0, -1.5, -2.5, -1.0, -2.0, -3.0, -4.0, -1.0])
+    gaps = [0.1, 0.3, 0.2, 0.5, 0.0, 0.4, 0.25, 0.15, 50.0, -0.1]  # one outlier, one negative gap
+    log_q = log_p - torch.tensor(gaps)
+    g = flows.nll_gap_summary(log_q, log_p, trim=0.1)  # drop 1 of 10 at each end
+    assert g.mean == pytest.approx(sum(gaps) / 10, abs=1e-6)
+    assert g.median == pytest.approx((0.2 + 0.25) / 2, abs=1e-6)  # sorted: 5th and 6th values
+    assert g.trimmed == pytest.approx((0.0 + 0.1 + 0.15 + 0.2 + 0.25 + 0.3 + 0.4 + 0.5) / 8, abs=1e-6)
+    assert g.max == pytest.approx(50.0, abs=1e-5) and g.trim == 0.1
+    # a nan log q (an overflowed inverse) is a point of zero model density: an infinite gap
+    log_q[3] = float("nan")
+    g = flows.nll_gap_summary(log_q, log_p, trim=0.1)
+    assert math.isinf(g.mean) and math.isinf(g.max) and math.isfinite(g.median) and math.isfinite(g.trimmed)
+    with pytest.raises(ValueError, match="one length"):
+        flows.nll_gap_summary(log_q[:5], log_p)
+    with pytest.raises(ValueError, match="trim"):
+        flows.nll_gap_summary(log_q, log_p, trim=0.5)
+
+
+class _GaussianModel:
+    """A Gaussian q with the flows' sampling interface: samples and their log q."""
+
+    def __init__(self, mean, cov):
+        self.q = distributions.Gaussian(torch.tensor(mean, dtype=torch.float64), torch.tensor(cov, dtype=torch.float64))
+
+    def sample_x(self, n, generator=None):
+        x = self.q.sample(n, generator=generator)
+        return x, self.q.log_prob(x)
+
+
+def _kl_gaussians(m1, S1, m2, S2):
+    """KL(N(m1, S1) || N(m2, S2)) in closed form."""
+    m1, S1, m2, S2 = (np.asarray(v, dtype=float) for v in (m1, S1, m2, S2))
+    P2 = np.linalg.inv(S2)
+    d = m2 - m1
+    return 0.5 * (np.trace(P2 @ S1) + d @ P2 @ d - len(m1) + np.log(np.linalg.det(S2) / np.linalg.det(S1)))
+
+
+def test_reverse_kl_of_two_gaussians_matches_the_closed_form():
+    m1, S1 = [0.5, -1.0], [[1.0, 0.3], [0.3, 0.5]]
+    m2, S2 = [0.0, 0.0], [[2.0, -0.4], [-0.4, 1.0]]
+    p = distributions.Gaussian(torch.tensor(m2, dtype=torch.float64), torch.tensor(S2, dtype=torch.float64))
+    kl, se = flows.reverse_kl(_GaussianModel(m1, S1), p.log_prob, n=20_000, generator=utils.generator(0))
+    exact = _kl_gaussians(m1, S1, m2, S2)
+    assert 0 < se < 0.02 and abs(kl - exact) < 4 * se, (kl, se, exact)
+    # q = p: every sample's log q - log p is 0
+    assert flows.reverse_kl(_GaussianModel(m2, S2), p.log_prob, n=100, generator=utils.generator(1)) == (0.0, 0.0)
+
+
+def test_reverse_kl_of_an_identity_flow():
+    torch.manual_seed(6)
+    flow = flows.CouplingFlow(2)
+    with torch.no_grad():  # t = 0 and scale_factor = 0: every layer is the identity, q = N(0, I)
+        for layer in flow.layers:
+            layer.t_func[-1].weight.zero_()
+            layer.t_func[-1].bias.zero_()
+    mu, s2 = np.array([1.0, -0.5]), 2.0
+    p = distributions.Gaussian(torch.tensor(mu), s2 * torch.eye(2, dtype=torch.float64))
+    kl, se = flows.reverse_kl(flow, p.log_prob, n=20_000, generator=utils.generator(2))
+    exact = _kl_gaussians([0, 0], np.eye(2), mu, s2 * np.eye(2))
+    assert abs(kl - exact) < 4 * se, (kl, se, exact)
+
+
+def test_comparison_figures_share_one_colour_scale():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    torch.manual_seed(7)
+    models = {"K = 2": flows.CouplingFlow(2), "K = 4": flows.CouplingFlow(4)}
+    with torch.no_grad():
+        for m in models.values():
+            for layer in m.layers:
+                layer.scale_factor.normal_(0, 0.5)
+    x = data.toy_2d("Moons", 200, seed=0)
+    fig = flows.show_flows(models, x, n_samples=100, grid_n=30)
+    images = [ax.images[0] for ax in fig.axes if ax.images]
+    assert len(images) == 2 and images[0].get_clim() == images[1].get_clim()
+    panels = [ax for ax in fig.axes if ax.get_visible() and ax.get_title().startswith(("z ~", "after layer"))]
+    assert len(panels) == 3 + 5  # K + 1 sample panels per row
+    assert len({(ax.get_xlim(), ax.get_ylim()) for ax in panels}) == 1  # one extent for all of them
+    fig2 = flows.show_densities(models, [x, x + 1], ncols=2, grid_n=30)
+    ims = [ax.images[0] for ax in fig2.axes if ax.images]
+    assert len(ims) == 2 and ims[0].get_clim() == ims[1].get_clim()
+    assert ims[0].get_extent() == ims[1].get_extent()
+    plt.close("all")

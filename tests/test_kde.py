@@ -8,7 +8,7 @@ import pytest
 import torch
 from sklearn.neighbors import KernelDensity
 
-from helpers import data, kde
+from helpers import data, kde, utils
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -17,7 +17,7 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 @pytest.mark.parametrize("h", [0.1, 0.5, 1.0])
 def test_isotropic_kde_equals_sklearn(h):
     x = data.gaussian_grid(2000, 0.5, seed=1).double()
-    pts = torch.rand(500, 2, generator=torch.Generator().manual_seed(0), dtype=torch.float64) * 5 - 1.5
+    pts = utils.rand(500, 2, generator=utils.generator(0), dtype=torch.float64) * 5 - 1.5
     ours = kde.kde(pts, x, kde.bandwidth(h)).numpy()
     ref = np.exp(KernelDensity(kernel="gaussian", bandwidth=h).fit(x.numpy()).score_samples(pts.numpy()))
     np.testing.assert_allclose(ours, ref, rtol=1e-8, atol=0)
