@@ -5,12 +5,11 @@ import datetime as _dt
 import hashlib
 import json
 import platform
-import sys
 from pathlib import Path
 
 import torch
 
-from .utils import checkpoints_dir
+from .utils import checkpoints_dir, versions
 
 
 class CheckpointError(RuntimeError):
@@ -47,8 +46,7 @@ def save_checkpoint(model: torch.nn.Module | dict, path: str | Path, record: dic
         "file": path.name,
         "sha256": sha256sum(path),
         "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-        "python": sys.version.split()[0],
-        "torch": torch.__version__,
+        **versions(),  # python, torch, numpy, scipy, scikit-learn, matplotlib: what produced the weights
         "machine": platform.platform(),
         **record,
     }

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 import random
+import sys
 import time
 from contextlib import contextmanager
 from pathlib import Path
@@ -84,6 +85,13 @@ def randperm(n: int, generator: torch.Generator | None = None, device=None) -> t
     return _drawn(lambda s, **kw: torch.randperm(s, **kw), n, generator, device)
 
 
+def multinomial(probs: torch.Tensor, n: int, replacement: bool = False,
+                generator: torch.Generator | None = None) -> torch.Tensor:
+    """n category indices drawn with weights `probs`, seeded by `generator` on any device; placed like probs."""
+    gen_device = generator.device if generator is not None else probs.device
+    return torch.multinomial(probs.to(gen_device), n, replacement, generator=generator).to(probs.device)
+
+
 def randn_like(x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
     """N(0, 1) draws shaped, typed and placed like x."""
     return randn(x.shape, generator=generator, device=x.device, dtype=x.dtype)
@@ -106,8 +114,46 @@ def get_device(prefer: str | None = None) -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
+EXECUTED_ENV = "GENMODELS_EXECUTED"  # set by scripts/run_notebooks.py: notebooks run with no one watching
+
+
+def executed() -> bool:
+    """True when code runs with no live frontend: GENMODELS_EXECUTED=1 (make run) or the smoke profile (nbval)."""
+    flag = os.environ.get(EXECUTED_ENV, "").strip().lower()
+    return flag not in ("", "0", "false", "no") or is_smoke()
+
+
+class _FinalLine:
+    """A file for tqdm that keeps only the bar's latest frame and prints it to stdout, one line, when the bar ends."""
+
+    def __init__(self):
+        self.frame = ""
+
+    def write(self, s: str) -> int:
+        *ended, rest = s.split("\n")
+        for line in ended:  # a newline closes the bar: print its latest frame
+            frame = line.split("\r")[-1] or self.frame
+            if frame.strip():
+                sys.stdout.write(frame.rstrip() + "\n")
+                sys.stdout.flush()
+            self.frame = ""
+        if rest.split("\r")[-1].strip():
+            self.frame = rest.split("\r")[-1]
+        return len(s)
+
+    def flush(self) -> None:
+        pass
+
+
 def progress(iterable=None, **kwargs):
-    """A tqdm progress bar: the notebook widget inside Jupyter, text elsewhere."""
+    """A tqdm progress bar: the live widget in Jupyter and Colab, a text bar in a terminal, and in executed
+    notebooks (executed()) one text line with the bar's final state, written to stdout when the loop ends."""
+    if executed():
+        from tqdm.std import tqdm
+
+        kwargs.setdefault("mininterval", 60.0)
+        kwargs.setdefault("ascii", True)
+        return tqdm(iterable, file=_FinalLine(), **kwargs)
     from tqdm.auto import tqdm
 
     kwargs.setdefault("mininterval", 1.0)
@@ -140,10 +186,23 @@ def hardware() -> str:
     return f"CPU, {torch.get_num_threads()} threads ({os.cpu_count()} cores visible)"
 
 
+def versions() -> dict:
+    """Versions of python and the packages whose releases change the notebooks' numbers (pinned in constraints.txt)."""
+    import platform
+
+    import matplotlib
+    import scipy
+    import sklearn
+
+    return {"python": platform.python_version(), "torch": torch.__version__, "numpy": np.__version__,
+            "scipy": scipy.__version__, "scikit-learn": sklearn.__version__, "matplotlib": matplotlib.__version__}
+
+
 def setup(seed: int = 0) -> torch.device:
-    """The notebooks' first call: seed everything, pick the device, print profile/device/torch."""
+    """The notebooks' first call: seed everything, pick the device, print profile, device, threads and versions."""
     seed_everything(seed)
     device = get_device()
     print(f"profile: {profile()} (set {PROFILE_ENV}=smoke for the CI-sized run) | "
-          f"device: {device} ({hardware()}) | torch {torch.__version__} | seed {seed}")
+          f"device: {device} ({hardware()}) | seed {seed}")
+    print("versions: " + ", ".join(f"{k} {v}" for k, v in versions().items()))
     return device

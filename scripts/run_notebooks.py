@@ -38,6 +38,7 @@ def main(args: list[str]) -> int:
     # A non-interactive MPLBACKEND (CI exports Agg) would reach the kernel and make every plt.show() draw
     # nothing into the notebook: the committed outputs need the kernel's own inline backend.
     os.environ.pop("MPLBACKEND", None)
+    os.environ["GENMODELS_EXECUTED"] = "1"  # helpers.utils.progress: saved bars show their final line, not a widget
     timings_path = NB_DIR / "timings.json"
     failed = []
     for path in select(args):

@@ -41,7 +41,7 @@ def run_cell(tmp_path: Path, url: str, folder: Path) -> subprocess.CompletedProc
                           text=True, timeout=600)
 
 
-@pytest.mark.slow  # a clone of the repository with its checkpoints: 15-45 s
+# not marked slow: the Colab path is the one most users take, so `make test` (and CI) clones it every time (15-45 s)
 def test_setup_cell_clones_and_imports_helpers_from_the_clone(tmp_path):
     folder = tmp_path / "genmodels"
     proc = run_cell(tmp_path, ROOT.as_uri(), folder)
