@@ -21,7 +21,7 @@ from typing import Callable, Sequence
 
 import torch
 
-from .utils import progress
+from .utils import progress, rand_like, randn_like
 
 Tensor = torch.Tensor
 Schedule = float | Callable[[int], float]
@@ -65,7 +65,7 @@ def langevin_step(x: Tensor, score: Callable[[Tensor], Tensor], step_size: float
     """One Langevin update x + step_size * score(x) + noise_scale * z (noise_scale = sqrt(2 step_size))."""
     if noise_scale is None:
         noise_scale = math.sqrt(2.0 * step_size)
-    z = torch.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype)
+    z = randn_like(x, generator)  # drawn on the generator's device, then moved to x's
     return x + step_size * score(x) + noise_scale * z
 
 
@@ -139,11 +139,11 @@ def mala(x0: Tensor, log_prob: Callable[[Tensor], Tensor], step_size: float, n_s
     if show_progress:
         steps = progress(steps, desc=desc)
     for t in steps:
-        z = torch.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype)
+        z = randn_like(x, generator)
         y = x + step_size * s_x + noise * z
         lp_y, s_y = evaluate(y)
         log_alpha = mala_log_accept_ratio(x, y, lp_x, lp_y, s_x, s_y, step_size)
-        u = torch.rand(log_alpha.shape, generator=generator, device=x.device, dtype=log_alpha.dtype)
+        u = rand_like(log_alpha, generator)
         accept = torch.log(u) < log_alpha  # (B,)
         shape = (-1,) + (1,) * (x.dim() - 1)
         x = torch.where(accept.view(shape), y, x)
@@ -173,3 +173,26 @@ def annealed_langevin(x0: Tensor, score: Callable[[Tensor, float], Tensor], sigm
         x = langevin(x, lambda v: score(v, sigma), eps, n_steps_each, generator=generator)
         levels.append(x.cpu().clone())
     return x, levels
+
+
+def mala_log_accept_terms(x: Tensor, y: Tensor, lp_x: Tensor, lp_y: Tensor, s_x: Tensor, s_y: Tensor,
+                          step_size: float) -> dict[str, Tensor]:
+    """The terms of MALA's log alpha = delta_log_p + log_q_backward - log_q_forward, each (B,).
+
+    delta_log_p = log p(y) - log p(x); log_q_forward = log q(y|x) and log_q_backward = log q(x|y) without
+    the Gaussian normaliser (it cancels): q(y|x) = N(y; x + step_size * s(x), 2 step_size I).
+    """
+    log_q_forward = -_flat_sum((y - x - step_size * s_x) ** 2) / (4 * step_size)
+    log_q_backward = -_flat_sum((x - y - step_size * s_y) ** 2) / (4 * step_size)
+    delta = lp_y - lp_x
+    return {"delta_log_p": delta, "log_q_forward": log_q_forward, "log_q_backward": log_q_backward,
+            "log_alpha": delta + log_q_backward - log_q_forward}
+
+
+def mala_proposal_terms(x: Tensor, log_prob: Callable[[Tensor], Tensor], step_size: float,
+                        generator: torch.Generator | None = None) -> dict[str, Tensor]:
+    """One Langevin proposal from each chain of x and the terms of its log alpha (mala_log_accept_terms)."""
+    lp_x, s_x = log_prob_and_score(log_prob, x)
+    y = x + step_size * s_x + math.sqrt(2.0 * step_size) * randn_like(x, generator)
+    lp_y, s_y = log_prob_and_score(log_prob, y)
+    return mala_log_accept_terms(x, y, lp_x, lp_y, s_x, s_y, step_size)

@@ -11,7 +11,9 @@ run scripts/train_hw2_energy.py --max-iters 350 --minutes 1000 --batch 32 --buff
 run scripts/train_vqvae.py --data mnist
 run scripts/train_vqvae.py --data fashion
 run scripts/train_hoda_gans.py --only classifier
-for m in gan wgan wgan-gp; do run scripts/train_hoda_gans.py --only "$m" --max-minutes 50; done
+# DCGAN-style GAN / WGAN / WGAN-GP, equal epochs, two seeds, and the instance-noise control (resumable: --resume)
+for s in 0 1; do run scripts/train_hoda_gans.py --models gan wgan wgan-gp --seed "$s" --epochs 40 --resume; done
+run scripts/train_hoda_gans.py --models gan-noise --seed 0 --epochs 40 --resume
 run scripts/train_ebm_mnist_conditional.py --minutes 40 --ce-weight 1
 run scripts/train_jem.py --method jem --minutes 30 --lr 3e-5 --px-weight 0.1
 run scripts/train_jem.py --method jempp --minutes 30 --lr 3e-5 --px-weight 0.1

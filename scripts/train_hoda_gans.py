@@ -1,81 +1,111 @@
-"""Train notebook 09's checkpoints on the Hoda Persian digits: the digit classifier used for the
-scores, then a GAN, a WGAN (weight clipping) and a WGAN-GP generator, each on the same 85% train split.
+"""Train notebook 09's checkpoints on the Hoda Persian digits: the digit classifier used for the scores, then
+DCGAN-style GAN, WGAN (weight clipping) and WGAN-GP generators, each for the same number of EPOCHS over the
+same 85% train split, resumable across sessions.
 
     OMP_NUM_THREADS=1 python scripts/train_hoda_gans.py --only classifier
-    OMP_NUM_THREADS=1 python scripts/train_hoda_gans.py --only gan --max-minutes 50   # and wgan, wgan-gp: these
-                                        # three can run side by side; each waits for the classifier to score
+    OMP_NUM_THREADS=1 python scripts/train_hoda_gans.py --models gan wgan wgan-gp --seed 0 --epochs 20 --resume
+    OMP_NUM_THREADS=1 python scripts/train_hoda_gans.py --models gan-noise --seed 0 --epochs 20 --resume
+    OMP_NUM_THREADS=1 python scripts/train_hoda_gans.py --time-epoch 40    # CPU seconds per epoch, each model
 
-The shipped checkpoints were made exactly so, on a shared 2-core machine (load about 15): the classifier in
-10.5 min, each generator in about 50 min of wall time (the GAN hit the cap after 5,701 of 6,000 steps; to
-reproduce it exactly, use --only gan --steps 5701 without the cap). Each process got a small share of a core:
-the CPU time was a few minutes per model.
+The models given to one run are trained round-robin, one epoch each in turn, so that all of them have the same
+number of epochs whenever the run stops. After every epoch the script
+- scores the generator (FD to the validation split in the classifier's feature space, from 1,000 binarised
+  samples; class entropy; confidence) and appends it, with the epoch's losses, CPU seconds
+  (time.process_time) and the machine's load (os.getloadavg), to the history;
+- writes the training state (weights of G and D, both optimizers, the RNG, epoch, history) to
+  checkpoints/training_state/hoda_<model>_seed<seed>_state.pt, from which --resume continues exactly;
+- writes the generator to checkpoints/hoda_<model>_seed<seed>_G.pt with its JSON record (seed, data, commands,
+  epochs done / planned, CPU seconds, history); a snapshot of G per epoch goes to runs/hoda_gans/ (git-ignored).
+When a model reaches --epochs, its record gets the final scores on the test split (5,000 samples; FD of
+binarised and raw samples, per-class coverage) and the critic's diagnostics.
 
-Writes checkpoints/hoda_classifier.pt and hoda_{gan,wgan,wgangp}_G.pt with JSON records (seed, data,
-command, train_seconds, config, metrics on the test split, training history for the notebook's curves).
+Models: DCGANGenerator(z 64, width 32) from a 7x7 map; discriminator / critic DCGANCritic(width 32) with
+batch norm (GAN, and WGAN as in its paper) or layer norm (WGAN-GP); DCGAN initialisation N(0, 0.02) for all.
+'gan-noise' is the GAN with instance noise (std 0.1) on the discriminator's real and generated inputs: the
+control that removes the binary-pixel cue.
 """
 from __future__ import annotations
 
 import argparse
+import os
 import shlex
 import sys
 import time
+from pathlib import Path
 
 import torch
 
 from helpers import checkpoints, classifier, data, gan, utils
 
-SEED = 0
+SPLIT_SEED = 0
 SPLIT = (0.85, 0.10, 0.05)
-Z_DIM, G_HIDDEN, D_HIDDEN = 64, (256, 512), (512, 256)
+Z_DIM, WIDTH, BATCH = 64, 32, 64
 CLASSIFIER = dict(width=16, epochs=2, batch_size=128, lr=3e-3, shift=2)
-# Generator steps chosen to give the three models about the same wall time on the project's shared machine;
-# each WGAN generator step costs n_critic = 5 critic steps (WGAN-GP's with a double backward pass).
-MODELS = {
-    "gan": dict(kind="gan", steps=6000, file="hoda_gan_G.pt"),
-    "wgan": dict(kind="wgan", steps=2000, file="hoda_wgan_G.pt"),
-    "wgan-gp": dict(kind="wgan-gp", steps=1200, file="hoda_wgangp_G.pt"),
-}
+MODELS = gan.HODA_RECIPES  # name -> kind, discriminator / critic norm, trainer arguments
 N_EVAL = 5000  # generated samples for the final scores (against the test split)
-N_MONITOR = 1000  # generated samples for the Frechet distance tracked during training (validation split)
+N_MONITOR = 1000  # generated samples for the per-epoch Frechet distance (validation split)
+DATA_NAME = ("Hoda Persian digits (Test 20000.cdb + RemainingSamples.cdb; the 60,000-digit training file is not "
+             "in the data), 28x28 binary, helpers.data.hoda_to_28 (shrunk to fit 20 px, never enlarged, centred by mass)")
 
 
 def load_splits():
-    """Hoda digits (N, 1, 28, 28) in {0, 1} and labels, split 85/10/5 with SEED."""
+    """Hoda digits (N, 1, 28, 28) in {0, 1} and labels, split 85/10/5 with SPLIT_SEED."""
     x, y = data.hoda()
-    tr, va, te = data.split(len(x), SPLIT, seed=SEED)
+    tr, va, te = data.split(len(x), SPLIT, seed=SPLIT_SEED)
     return {"train": (x[tr], y[tr]), "val": (x[va], y[va]), "test": (x[te], y[te])}
 
 
 def data_record(splits) -> dict:
-    return {"name": "Hoda Persian digits (Test 20000.cdb + RemainingSamples.cdb), 28x28 binary",
-            "split": {k: len(v[0]) for k, v in splits.items()}, "split_fractions": list(SPLIT),
-            "split_seed": SEED}
+    return {"name": DATA_NAME, "split": {k: len(v[0]) for k, v in splits.items()}, "split_fractions": list(SPLIT),
+            "split_seed": SPLIT_SEED}
 
 
 def make_classifier() -> classifier.SmallCNN:
     return classifier.SmallCNN(width=CLASSIFIER["width"])
 
 
-def make_generator() -> gan.Generator:
-    return gan.Generator(Z_DIM, G_HIDDEN)
+def make_trainer(name: str, seed: int, x_train: torch.Tensor) -> gan.GANTrainer:
+    return gan.make_hoda_trainer(name, x_train, seed=seed, z_dim=Z_DIM, width=WIDTH, batch_size=BATCH)
 
 
+def file_stem(name: str, seed: int) -> str:
+    return f"hoda_{name.replace('-', '')}_seed{seed}"
+
+
+def state_path(name: str, seed: int) -> Path:
+    return utils.checkpoints_dir() / "training_state" / f"{file_stem(name, seed)}_state.pt"
+
+
+def snapshot_dir() -> Path:
+    return utils.repo_root() / "runs" / "hoda_gans"
+
+
+def atomic_save(obj, path: Path) -> None:
+    """torch.save to a temporary file, then rename: a crash never leaves a half-written state."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
+
+
+# ----------------------------------------------------------------------------- classifier
 def train_hoda_classifier(splits, command: str):
     (xtr, ytr), (xva, yva), (xte, yte) = splits["train"], splits["val"], splits["test"]
-    utils.seed_everything(SEED)
+    utils.seed_everything(SPLIT_SEED)
     clf = make_classifier()
     cfg = {k: v for k, v in CLASSIFIER.items() if k != "width"}
-    start = time.perf_counter()
-    losses = classifier.train_classifier(clf, xtr, ytr, seed=SEED, **cfg)
-    seconds = time.perf_counter() - start
+    start, cpu0 = time.perf_counter(), time.process_time()
+    losses = classifier.train_classifier(clf, xtr, ytr, seed=SPLIT_SEED, **cfg)
+    seconds, cpu = time.perf_counter() - start, time.process_time() - cpu0
     metrics = {"train_loss_per_epoch": losses, "val_accuracy": classifier.accuracy(clf, xva, yva),
                "test_accuracy": classifier.accuracy(clf, xte, yte)}
     print(f"classifier: val {metrics['val_accuracy']:.4f}, test {metrics['test_accuracy']:.4f}, {seconds:.0f} s",
           flush=True)
     if metrics["test_accuracy"] < 0.97:
-        print("WARNING: the classifier is below the 97% asked for on the test split", file=sys.stderr)
+        print("WARNING: the classifier is below the project's 97% bar on the test split", file=sys.stderr)
     checkpoints.save_checkpoint(clf, "hoda_classifier.pt", {
-        "seed": SEED, "data": data_record(splits), "command": command, "train_seconds": round(seconds, 1),
+        "seed": SPLIT_SEED, "data": data_record(splits), "command": command, "train_seconds": round(seconds, 1),
+        "cpu_seconds": round(cpu, 1), "loadavg": os.getloadavg(),
         "model": f"helpers.classifier.SmallCNN(width={CLASSIFIER['width']})", "config": cfg, "metrics": metrics,
         "hardware": utils.hardware()})
     return clf
@@ -89,110 +119,148 @@ def real_reference(clf, splits) -> dict:
     return out
 
 
-def critic_diagnostics(C, G, x_real, clip=None) -> dict:
+def load_classifier() -> classifier.SmallCNN:
+    rec = checkpoints.load_record("hoda_classifier.pt")
+    if rec.get("data", {}).get("name") != DATA_NAME:
+        raise RuntimeError("checkpoints/hoda_classifier.pt was trained on another preprocessing of the Hoda digits "
+                           f"({rec.get('data', {}).get('name')!r}); its features would not match the data the GANs "
+                           "see. Retrain it: python scripts/train_hoda_gans.py --only classifier")
+    return checkpoints.load_into(make_classifier(), "hoda_classifier.pt").eval()
+
+
+# ----------------------------------------------------------------------------- generators
+def critic_diagnostics(C, G, x_real, clip=None, seed: int = 0) -> dict:
     """The trained critic: share of weights at the clipping bound, input-gradient norms on real / generated digits."""
+    C.eval()
     out = {}
     if clip:
         w = torch.cat([p.detach().flatten() for n, p in C.named_parameters() if n.endswith("weight")])
         out["weights_at_clip"] = (w.abs() >= clip * (1 - 1e-6)).float().mean().item()
-    for which, x in (("real", x_real), ("generated", G.sample(len(x_real), torch.Generator().manual_seed(SEED + 5)))):
+    fake = G.sample(len(x_real), utils.generator(seed + 5))
+    for which, x in (("real", x_real), ("generated", fake)):
         x = x.clone().requires_grad_(True)
         (g,) = torch.autograd.grad(C(x).sum(), x)
         norms = g.flatten(1).norm(dim=1)
         out[f"grad_norm_{which}_median"] = norms.median().item()
         out[f"grad_norm_{which}_q10_q90"] = [norms.quantile(0.1).item(), norms.quantile(0.9).item()]
-    out["score_real_minus_generated"] = (C(x_real).mean() - C(G.sample(len(x_real), torch.Generator().manual_seed(SEED + 6))).mean()).item()
+    with torch.no_grad():
+        out["score_real_minus_generated"] = (C(x_real).mean() - C(fake).mean()).item()
     return out
 
 
-def wait_for_classifier(timeout_s: float = 3600.0) -> classifier.SmallCNN:
-    """The classifier checkpoint, waiting for it when it is being trained by a parallel run of this script."""
-    path = checkpoints.resolve("hoda_classifier.pt")
-    start = time.time()
-    while not (path.exists() and checkpoints.record_path(path).exists()):
-        if time.time() - start > timeout_s:
-            raise FileNotFoundError(f"{path} is missing: run this script with --only classifier first")
-        print(f"waiting for {path} ...", flush=True)
-        time.sleep(30)
-    time.sleep(2)
-    return checkpoints.load_into(make_classifier(), "hoda_classifier.pt").eval()
-
-
-def train_generator(name: str, splits, command: str, max_minutes: float | None = None) -> dict:
-    spec = MODELS[name]
-    utils.seed_everything(SEED)
-    G = make_generator()  # PyTorch's default initialisation
-    D = gan.Discriminator(D_HIDDEN) if spec["kind"] == "gan" else gan.Critic(D_HIDDEN)
-    snapshots = []  # generator weights every 1/12 of training, scored once the classifier is available
-
-    def monitor(g):
-        snapshots.append({k: v.detach().clone() for k, v in g.state_dict().items()})
-        return {}
-
-    start = time.perf_counter()
-    hist = gan.train(spec["kind"], G, D, splits["train"][0], spec["steps"], seed=SEED, monitor=monitor,
-                     monitor_every=max(spec["steps"] // 12, 1), max_seconds=max_minutes * 60 if max_minutes else None,
-                     desc=name)
-    seconds = time.perf_counter() - start
-    clf = wait_for_classifier()
-    val_feats = classifier.features(clf, splits["val"][0])
+def final_metrics(name: str, trainer: gan.GANTrainer, clf, splits, seed: int) -> dict:
     test_feats = classifier.features(clf, splits["test"][0])
-    G_snap = make_generator()
-    fds = []
-    for state in snapshots:  # the Frechet distance to the validation split along training
-        G_snap.load_state_dict(state)
-        x = gan.binarize(G_snap.sample(N_MONITOR, generator=torch.Generator().manual_seed(SEED + 1)))
-        fds.append(gan.frechet_distance(classifier.features(clf, x), val_feats))
-    hist["monitor"]["fd_val"] = fds
-    metrics = gan.evaluate_generator(G, clf, test_feats, n=N_EVAL, seed=SEED + 2)
-    metrics["fd_continuous"] = gan.evaluate_generator(G, clf, test_feats, n=N_EVAL, seed=SEED + 2, binary=False)["fd"]
-    print(f"{name}: FD {metrics['fd']:.2f} (test), class entropy {metrics['class_entropy']:.3f}, "
-          f"{seconds:.0f} s", flush=True)
-    if spec["kind"] != "gan":
-        metrics["critic"] = critic_diagnostics(D, G, splits["val"][0][:1000], clip=hist["config"]["clip"])
-        print(f"{name} critic: {metrics['critic']}", flush=True)
-    config = hist.pop("config")
-    config.update({"z_dim": Z_DIM, "g_hidden": list(G_HIDDEN), "d_hidden": list(D_HIDDEN), "init": "PyTorch default"})
-    checkpoints.save_checkpoint(G, spec["file"], {
-        "seed": SEED, "data": data_record(splits), "command": command, "train_seconds": round(seconds, 1),
-        "model": f"helpers.gan.Generator(z_dim={Z_DIM}, hidden={G_HIDDEN})",
-        "critic": f"helpers.gan.{'Discriminator' if spec['kind'] == 'gan' else 'Critic'}(hidden={D_HIDDEN}) "
-                  "(not shipped)",
-        "config": config, "metrics": metrics, "history": hist, "hardware": utils.hardware(),
-        "threads": torch.get_num_threads()})
-    return metrics
+    m = gan.evaluate_generator(trainer.G, clf, test_feats, n=N_EVAL, seed=seed + 2)
+    m["fd_continuous"] = gan.evaluate_generator(trainer.G, clf, test_feats, n=N_EVAL, seed=seed + 2, binary=False)["fd"]
+    if trainer.kind != "gan":
+        m["critic"] = critic_diagnostics(trainer.D, trainer.G, splits["val"][0][:1000], trainer.config["clip"], seed)
+    return m
+
+
+def save_generator(name: str, seed: int, trainer: gan.GANTrainer, splits, commands: list[str], epochs: int,
+                   metrics: dict | None) -> None:
+    h = trainer.history
+    spec = MODELS[name]
+    checkpoints.save_checkpoint(trainer.G, f"{file_stem(name, seed)}_G.pt", {
+        "seed": seed, "data": data_record(splits), "command": commands[-1], "commands": commands,
+        "epochs": trainer.epoch, "planned_epochs": epochs, "complete": trainer.epoch >= epochs,
+        "cpu_seconds": round(sum(h.get("cpu_seconds", [])), 1), "train_seconds": round(sum(h.get("wall_seconds", [])), 1),
+        "model": f"helpers.gan.DCGANGenerator(z_dim={Z_DIM}, width={WIDTH})",
+        "critic": f"helpers.gan.{'DCGANDiscriminator' if spec['kind'] == 'gan' else 'DCGANCritic'}"
+                  f"(width={WIDTH}, norm={spec['norm']!r}) (in the training state, not shipped here)",
+        "init": "helpers.gan.init_weights (DCGAN: N(0, 0.02))",
+        "config": trainer.config, "state_file": str(state_path(name, seed).relative_to(utils.repo_root())),
+        "metrics": metrics, "history": h, "hardware": utils.hardware(), "threads": torch.get_num_threads()})
+
+
+def train_generators(names: list[str], seed: int, epochs: int, splits, command: str, resume: bool,
+                     max_minutes: float | None) -> None:
+    clf = load_classifier()
+    val_feats = classifier.features(clf, splits["val"][0])
+    x_train = splits["train"][0]
+    trainers, commands = {}, {}
+    for name in names:
+        t = make_trainer(name, seed, x_train)
+        sp = state_path(name, seed)
+        commands[name] = [command]
+        if sp.exists():
+            if not resume:
+                raise FileExistsError(f"{sp} exists: pass --resume to continue it, or delete it to start afresh")
+            state = torch.load(sp, map_location="cpu", weights_only=True)
+            t.load_state_dict(state["trainer"])
+            commands[name] = state["commands"] + [command]
+            print(f"{name}: resumed at epoch {t.epoch}", flush=True)
+        trainers[name] = t
+    start = time.perf_counter()
+    while True:
+        todo = [n for n in names if trainers[n].epoch < epochs]
+        if not todo:
+            break
+        lagging = min(trainers[n].epoch for n in todo)
+        for name in [n for n in todo if trainers[n].epoch == lagging]:  # round robin: equal epochs at any stop
+            t = trainers[name]
+            out = t.run_epoch()
+            scores = gan.epoch_scores(t.G, clf, val_feats, n=N_MONITOR, seed=seed)
+            scores["loadavg_1min"] = os.getloadavg()[0]
+            for k, v in scores.items():
+                t.history.setdefault(k, []).append(v)
+            atomic_save({"trainer": t.state_dict(), "commands": commands[name]}, state_path(name, seed))
+            snap = snapshot_dir() / f"{file_stem(name, seed)}_G_epoch{t.epoch:03d}.pt"
+            atomic_save(t.G.state_dict(), snap)
+            metrics = final_metrics(name, t, clf, splits, seed) if t.epoch >= epochs else None
+            save_generator(name, seed, t, splits, commands[name], epochs, metrics)
+            print(f"{name} seed {seed} epoch {t.epoch}/{epochs}: loss_d {out['loss_d']:.3f} loss_g {out['loss_g']:.3f} "
+                  f"| FD(val) {scores['fd_val']:.1f} conf {scores['confidence_val']:.3f} "
+                  f"entropy {scores['class_entropy_val']:.3f} | {out['cpu_seconds']:.0f} CPU s, "
+                  f"{out['wall_seconds']:.0f} wall s, load {scores['loadavg_1min']:.1f}", flush=True)
+            if metrics:
+                print(f"{name} seed {seed} final (test): FD {metrics['fd']:.2f}, raw FD {metrics['fd_continuous']:.2f}, "
+                      f"conf {metrics['confidence']:.3f}, min class {metrics['min_class']:.3f}", flush=True)
+        if max_minutes is not None and time.perf_counter() - start > 60 * max_minutes:
+            print(f"stopping after {max_minutes} minutes; continue with --resume", flush=True)
+            break
+
+
+def time_epochs(names: list[str], generator_steps: int, splits) -> None:
+    """CPU seconds per epoch, extrapolated from `generator_steps` generator steps of each model."""
+    x = splits["train"][0]
+    for name in names:
+        t = make_trainer(name, 0, x)
+        n_batches = t.config["n_critic"] * generator_steps
+        sub = gan.GANTrainer(t.kind, t.G, t.D, x[:n_batches * BATCH], batch_size=BATCH, **{
+            k: v for k, v in MODELS[name].items() if k not in ("kind", "norm")})
+        out = sub.run_epoch()
+        per_epoch = out["cpu_seconds"] * (len(x) // BATCH) / n_batches
+        print(f"{name}: {out['cpu_seconds']:.1f} CPU s for {generator_steps} generator steps ({n_batches} batches) "
+              f"-> {per_epoch:.0f} CPU s per epoch ({len(x) // BATCH} batches); wall {out['wall_seconds']:.1f} s, "
+              f"load {os.getloadavg()[0]:.1f}", flush=True)
 
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--only", nargs="+", choices=["classifier", *MODELS], help="train only these")
+    p.add_argument("--only", nargs="+", choices=["classifier"], help="train the classifier")
+    p.add_argument("--models", nargs="+", choices=list(MODELS), default=[], help="generators to train (round robin)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the initial weights and of all training draws")
+    p.add_argument("--epochs", type=int, default=20, help="train each model up to this many epochs")
+    p.add_argument("--resume", action="store_true", help="continue from the saved training states")
     p.add_argument("--max-minutes", type=float, default=None,
-                   help="stop each generator's training after this many wall minutes (the steps done are recorded)")
-    p.add_argument("--steps", type=int, default=None, help="generator steps (overrides the defaults; one model)")
-    p.add_argument("--scale", type=float, default=1.0,
-                   help="multiply the generator steps and the classifier's training set by this (quick checks; "
-                        "set GENMODELS_ROOT to write elsewhere)")
+                   help="stop (after a full round of epochs) once this many wall minutes have passed")
+    p.add_argument("--time-epoch", type=int, default=None, metavar="STEPS",
+                   help="only measure CPU seconds per epoch of each model from STEPS generator steps")
+    argv = sys.argv[1:] if argv is None else list(argv)
     args = p.parse_args(argv)
-    if args.steps:
-        for spec in MODELS.values():
-            spec["steps"] = args.steps
-    if args.scale != 1.0:
-        for spec in MODELS.values():
-            spec["steps"] = max(int(spec["steps"] * args.scale), 2)
-    command = "python " + " ".join(shlex.quote(a) for a in sys.argv)
-    todo = args.only or ["classifier", *MODELS]
-    print(f"torch {torch.__version__}, {utils.hardware()}, training {todo}", flush=True)
+    command = "python " + " ".join(shlex.quote(a) for a in ["scripts/train_hoda_gans.py", *argv])
+    print(f"torch {torch.__version__}, {utils.hardware()}, load {os.getloadavg()}", flush=True)
     splits = load_splits()
-    if args.scale != 1.0:
-        n = max(int(len(splits["train"][0]) * args.scale), 256)
-        splits["train"] = (splits["train"][0][:n], splits["train"][1][:n])
-    if "classifier" in todo:
+    if args.time_epoch:
+        time_epochs(args.models or list(MODELS), args.time_epoch, splits)
+        return 0
+    if args.only:
         clf = train_hoda_classifier(splits, command).eval()
         ref = real_reference(clf, splits)
         print(f"real train digits vs test: FD {ref['fd']:.2f}, class entropy {ref['class_entropy']:.3f}", flush=True)
-    for name in MODELS:
-        if name in todo:
-            train_generator(name, splits, command, args.max_minutes)
+    if args.models:
+        train_generators(args.models, args.seed, args.epochs, splits, command, args.resume, args.max_minutes)
     return 0
 
 

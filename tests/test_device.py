@@ -404,8 +404,6 @@ SOURCES = sorted(p.relative_to(ROOT).as_posix() for d in ("helpers", "scripts", 
                  for p in (ROOT / d).glob("*.py"))
 # Known offenders in modules owned elsewhere: strict xfails, to be removed when the module is converted.
 KNOWN = {
-    ("map_location", "scripts/train_hoda_gans.py"):
-        "scripts/train_hoda_gans.py: the --resume state is read with torch.load without map_location",
 }
 
 

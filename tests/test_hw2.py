@@ -5,12 +5,12 @@ import numpy as np
 import torch
 from scipy import stats
 
-from helpers import data, samplers
+from helpers import data, samplers, utils
 
 
 def test_hw2_mixture_score_is_autograd_and_finite_far_away():
     mix = data.rotated_gaussians_mixture(5, 0.7, 0.1)
-    x = torch.cat([torch.randn(500, 2, generator=torch.Generator().manual_seed(0)) * 2,
+    x = torch.cat([utils.randn(500, 2, generator=utils.generator(0)) * 2,
                    torch.tensor([[50.0, -60.0], [1e3, 1e3]])])
     want = samplers.score_from_log_prob(mix.log_prob)(x)
     torch.testing.assert_close(mix.score(x), want, rtol=1e-4, atol=1e-3)
@@ -21,10 +21,10 @@ def test_hw2_mixture_score_is_autograd_and_finite_far_away():
 
 def test_langevin_hw2_step_on_1d_gaussian():
     """sqrt(2 eps) = 10/256 on N(0.3, 0.1): stationary mean and variance (up to O(eps) bias), KS test."""
-    g = torch.Generator().manual_seed(0)
+    g = utils.generator(0)
     mu, var = 0.3, 0.1
     eps = (10 / 256) ** 2 / 2
-    x = samplers.langevin(torch.rand(4000, 1, generator=g) * 6 - 3, lambda v: (mu - v) / var, eps, 1500, generator=g)
+    x = samplers.langevin(utils.rand(4000, 1, generator=g) * 6 - 3, lambda v: (mu - v) / var, eps, 1500, generator=g)
     x = x[:, 0].numpy()
     exact_var = var / (1 - eps / (2 * var))  # the discretised chain's stationary variance
     assert abs(x.mean() - mu) < 0.03 and abs(x.var() / exact_var - 1) < 0.08
@@ -35,8 +35,8 @@ def test_mala_2d_gaussian_with_big_step_is_unbiased():
     """At a step where plain Langevin is visibly biased, MALA keeps the variance right (energy-only log_prob)."""
     var = 0.1
     eps = 0.08  # eps / var = 0.8: Langevin's variance would be var / (1 - 0.4) = 1.67 var
-    g = torch.Generator().manual_seed(1)
-    res = samplers.mala(torch.randn(3000, 2, generator=g), lambda v: -(v ** 2).sum(1) / (2 * var) + 123.0,
+    g = utils.generator(1)
+    res = samplers.mala(utils.randn(3000, 2, generator=g), lambda v: -(v ** 2).sum(1) / (2 * var) + 123.0,
                         eps, 400, generator=g)
     x = res.samples.numpy()
     assert np.abs(x.mean(0)).max() < 0.03
@@ -46,13 +46,13 @@ def test_mala_2d_gaussian_with_big_step_is_unbiased():
 
 def test_mala_log_ratio_on_images_equals_explicit_densities():
     """Image-shaped states: log alpha from energies equals the ratio of normalised densities (Z cancels)."""
-    g = torch.Generator().manual_seed(2)
-    a = torch.randn(3, 1, 4, 4, generator=g)
+    g = utils.generator(2)
+    a = utils.randn(3, 1, 4, 4, generator=g)
     energy = lambda v: 0.5 * ((v * a) ** 2).flatten(1).sum(1)  # noqa: E731
     eps = (3 / 256) ** 2 / 2
-    x = torch.rand(3, 1, 4, 4, generator=g)
+    x = utils.rand(3, 1, 4, 4, generator=g)
     lp_x, s_x = samplers.log_prob_and_score(lambda v: -energy(v), x)
-    y = x + eps * s_x + math.sqrt(2 * eps) * torch.randn(x.shape, generator=g)
+    y = x + eps * s_x + math.sqrt(2 * eps) * utils.randn(x.shape, generator=g)
     lp_y, s_y = samplers.log_prob_and_score(lambda v: -energy(v), y)
     got = samplers.mala_log_accept_ratio(x, y, lp_x, lp_y, s_x, s_y, eps)
     # explicit: normalised Gaussian target N(0, diag(1/a^2)) and Gaussian proposals N(. ; mean, 2 eps I)
