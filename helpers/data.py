@@ -21,6 +21,7 @@ import torch
 from sklearn.datasets import make_blobs, make_circles, make_moons, make_swiss_roll
 
 from .distributions import GaussianMixture
+from . import utils
 from .utils import repo_root
 
 DATA_ENV = "GENMODELS_DATA"
@@ -35,7 +36,7 @@ def _as_tensor(a: np.ndarray) -> torch.Tensor:
 
 def gaussian_grid(n: int, sigma: float = 0.5, spacing: float = 2.0, seed: int = 0) -> torch.Tensor:
     """HW1 Part I: equal mixture of N(mu, sigma^2 I) at (0,0), (0,s), (s,0), (s,s); (n, 2)."""
-    return gaussian_grid_mixture(sigma, spacing).sample(n, torch.Generator().manual_seed(seed))
+    return gaussian_grid_mixture(sigma, spacing).sample(n, utils.generator(seed))
 
 
 def gaussian_grid_mixture(sigma: float = 0.5, spacing: float = 2.0) -> GaussianMixture:
@@ -304,24 +305,35 @@ def _decode_runs(runs: np.ndarray, h: int, w: int, path, index: int) -> np.ndarr
     return img
 
 
-def hoda_to_28(images: list[np.ndarray], size: int = 28, box: int = 22) -> torch.Tensor:
-    """Scale each digit to fit a box x box square keeping its aspect ratio, centre it in a
-    size x size black canvas, and binarise: (N, 1, size, size) float32 in {0, 1}, white ink."""
+def hoda_to_28(images: list[np.ndarray], size: int = 28, box: int = 20, margin: int = 3,
+               enlarge: bool = False) -> torch.Tensor:
+    """Shrink each digit whose longer side exceeds `box` to fit (aspect kept; never enlarged, so a Persian 0
+    stays a small dot), put its centre of mass at the canvas centre (kept `margin` pixels from the edges),
+    and binarise: (N, 1, size, size) float32 in {0, 1}, white ink. `enlarge=True` scales every digit to
+    fill the box instead (the old preprocessing, which blew a 0 up into a disc)."""
     from PIL import Image
 
+    if size - 2 * margin < box:
+        raise ValueError(f"box {box} + 2 * margin {margin} must fit in size {size}")
     out = np.zeros((len(images), size, size), dtype=np.uint8)
     for i, img in enumerate(images):
         h, w = img.shape
-        s = box / max(h, w)
+        s = box / max(h, w) if enlarge else min(1.0, box / max(h, w))
         nh, nw = max(1, round(h * s)), max(1, round(w * s))
-        small = np.asarray(Image.fromarray(img).resize((nw, nh), Image.BILINEAR))
-        top, left = (size - nh) // 2, (size - nw) // 2
+        small = img if s == 1.0 else np.asarray(Image.fromarray(img).resize((nw, nh), Image.BILINEAR))
+        ink = (small >= 128).astype(np.float64)
+        mass = ink.sum()
+        cy = (ink.sum(1) @ np.arange(nh)) / mass if mass else (nh - 1) / 2
+        cx = (ink.sum(0) @ np.arange(nw)) / mass if mass else (nw - 1) / 2
+        top = int(np.clip(round((size - 1) / 2 - cy), margin, size - margin - nh))
+        left = int(np.clip(round((size - 1) / 2 - cx), margin, size - margin - nw))
         out[i, top:top + nh, left:left + nw] = small
     return torch.as_tensor(out >= 128, dtype=torch.float32).unsqueeze(1)
 
 
 def hoda(folder: str | Path | None = None, files=HODA_FILES) -> tuple[torch.Tensor, torch.Tensor]:
-    """The Hoda digits from CDB files in `folder` (default $GENMODELS_DATA/hoda), as 28x28 binary images."""
+    """The Hoda digits from CDB files in `folder` (default $GENMODELS_DATA/hoda), as 28x28 binary images
+    (`hoda_to_28`). Our data hold two of the three files (42,352 digits); the 60,000-digit training file is absent."""
     looked = []
     candidates = [Path(folder)] if folder is not None else []
     if folder is None and data_root() is not None:
@@ -348,7 +360,7 @@ def split(n: int, fractions=(0.85, 0.10, 0.05), seed: int = 0) -> list[torch.Ten
     """Shuffle range(n) with a seed and cut it into disjoint index sets of the given fractions."""
     if abs(sum(fractions) - 1) > 1e-9:
         raise ValueError(f"fractions must sum to 1, got {fractions}")
-    perm = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
+    perm = utils.randperm(n, generator=utils.generator(seed))
     sizes = [int(round(f * n)) for f in fractions[:-1]]
     sizes.append(n - sum(sizes))
     return list(torch.split(perm, sizes))

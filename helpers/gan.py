@@ -1,5 +1,6 @@
-"""GAN, WGAN (weight clipping) and WGAN-GP on 28x28 binary digits: MLP networks, losses, training loops,
-and the Frechet distance / class-coverage scores used to compare the generators (notebook 09).
+"""GAN, WGAN (weight clipping) and WGAN-GP on 28x28 binary digits: DCGAN-style convolutional networks (and
+the homework's MLP baseline), losses, a resumable epoch-based trainer, and the Frechet distance /
+class-coverage scores used to compare the generators (notebook 09).
 
 Conventions: images are (B, 1, 28, 28) in [0, 1] (white ink on black); a generator maps noise
 z ~ N(0, I) of size `z_dim` to such images through a sigmoid; a critic maps images to one real
@@ -19,6 +20,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from . import utils
 from .utils import progress
 
 Tensor = torch.Tensor
@@ -26,8 +28,33 @@ IMAGE_SHAPE = (1, 28, 28)
 
 
 # ----------------------------------------------------------------------------- networks
-class Generator(nn.Module):
-    """MLP: z (B, z_dim) -> hidden layers (batch norm, ReLU) -> 784 -> sigmoid -> (B, 1, 28, 28) in [0, 1]."""
+class _ImageGenerator(nn.Module):
+    """Shared part of the generators: noise z ~ N(0, I) of size z_dim -> images (B, 1, 28, 28) in [0, 1]."""
+
+    z_dim: int
+
+    def forward(self, z: Tensor) -> Tensor:
+        """Images (B, 1, 28, 28) in [0, 1] from noise (B, z_dim)."""
+        if z.dim() != 2 or z.shape[1] != self.z_dim:
+            raise ValueError(f"{type(self).__name__} expects noise (B, {self.z_dim}), got {tuple(z.shape)}")
+        return self.net(z)
+
+    def noise(self, n: int, generator: torch.Generator | None = None) -> Tensor:
+        """n draws of z ~ N(0, I) on the model's device (drawn on the generator's device, so seeds reproduce)."""
+        return utils.randn(n, self.z_dim, generator=generator, device=next(self.parameters()).device)
+
+    @torch.no_grad()
+    def sample(self, n: int, generator: torch.Generator | None = None, batch_size: int = 1000) -> Tensor:
+        """n images in [0, 1] (eval mode, CPU tensor), batched."""
+        was = self.training
+        self.eval()
+        out = torch.cat([self(self.noise(min(batch_size, n - i), generator)).cpu() for i in range(0, n, batch_size)])
+        self.train(was)
+        return out
+
+
+class Generator(_ImageGenerator):
+    """MLP (the homework's baseline): z (B, z_dim) -> hidden layers (batch norm, ReLU) -> 784 -> sigmoid."""
 
     def __init__(self, z_dim: int = 64, hidden: tuple[int, ...] = (256, 512)):
         super().__init__()
@@ -39,25 +66,20 @@ class Generator(nn.Module):
         layers += [nn.Linear(d, 28 * 28), nn.Sigmoid(), nn.Unflatten(1, IMAGE_SHAPE)]
         self.net = nn.Sequential(*layers)
 
-    def forward(self, z: Tensor) -> Tensor:
-        """Images (B, 1, 28, 28) in [0, 1] from noise (B, z_dim)."""
-        if z.dim() != 2 or z.shape[1] != self.z_dim:
-            raise ValueError(f"Generator expects noise (B, {self.z_dim}), got {tuple(z.shape)}")
-        return self.net(z)
 
-    def noise(self, n: int, generator: torch.Generator | None = None) -> Tensor:
-        """n draws of z ~ N(0, I) on the generator's device."""
-        dev = next(self.parameters()).device
-        return torch.randn(n, self.z_dim, generator=generator).to(dev)
+class DCGANGenerator(_ImageGenerator):
+    """DCGAN-style: z -> linear -> (2w, 7, 7) -> BN, ReLU -> ConvT(4, stride 2) -> (w, 14, 14) -> BN, ReLU
+    -> ConvT(4, stride 2) -> (1, 28, 28) -> sigmoid (the data are in [0, 1])."""
 
-    @torch.no_grad()
-    def sample(self, n: int, generator: torch.Generator | None = None, batch_size: int = 1000) -> Tensor:
-        """n images in [0, 1] (eval mode, CPU tensor), batched."""
-        was = self.training
-        self.eval()
-        out = torch.cat([self(self.noise(min(batch_size, n - i), generator)).cpu() for i in range(0, n, batch_size)])
-        self.train(was)
-        return out
+    def __init__(self, z_dim: int = 64, width: int = 32):
+        super().__init__()
+        self.z_dim, self.width = z_dim, width
+        c = 2 * width
+        self.net = nn.Sequential(
+            nn.Linear(z_dim, c * 7 * 7, bias=False), nn.BatchNorm1d(c * 7 * 7), nn.ReLU(), nn.Unflatten(1, (c, 7, 7)),
+            nn.ConvTranspose2d(c, width, 4, stride=2, padding=1, bias=False), nn.BatchNorm2d(width), nn.ReLU(),
+            nn.ConvTranspose2d(width, 1, 4, stride=2, padding=1), nn.Sigmoid(),
+        )
 
 
 class Critic(nn.Module):
@@ -87,8 +109,8 @@ class Critic(nn.Module):
         return self.score(x)
 
 
-class Discriminator(Critic):
-    """The GAN's discriminator: the critic's network followed by a sigmoid, D(x) = P(real | x)."""
+class ProbabilityHead:
+    """Mixin turning a critic into a GAN discriminator: D(x) = sigmoid(score(x)) = P(real | x)."""
 
     def logits(self, x: Tensor) -> Tensor:
         """log D(x) - log(1 - D(x)), shape (B,) (the losses use these, for numerical stability)."""
@@ -99,14 +121,48 @@ class Discriminator(Critic):
         return torch.sigmoid(self.score(x))
 
 
+class Discriminator(ProbabilityHead, Critic):
+    """The MLP GAN's discriminator: the MLP critic followed by a sigmoid."""
+
+
+NORMS = ("batch", "layer", "none")
+
+
+class DCGANCritic(Critic):
+    """DCGAN-style: (1, 28, 28) -> conv(4, stride 2) -> (w, 14, 14) -> LeakyReLU -> conv(4, stride 2) ->
+    (2w, 7, 7) -> norm -> LeakyReLU -> linear -> one score.
+
+    `norm`: 'batch' (DCGAN; the WGAN paper's critic), 'layer' (GroupNorm with one group: per-image, so the
+    gradient penalty's per-sample gradients stay per-sample, as WGAN-GP advises) or 'none'.
+    """
+
+    def __init__(self, width: int = 32, norm: str = "batch", slope: float = 0.2):
+        if norm not in NORMS:
+            raise ValueError(f"norm must be one of {NORMS}, got {norm!r}")
+        nn.Module.__init__(self)
+        self.width, self.norm = width, norm
+        c = 2 * width
+        norm_layer = {"batch": lambda: nn.BatchNorm2d(c), "layer": lambda: nn.GroupNorm(1, c),
+                      "none": nn.Identity}[norm]()
+        self.net = nn.Sequential(
+            nn.Conv2d(1, width, 4, stride=2, padding=1), nn.LeakyReLU(slope),
+            nn.Conv2d(width, c, 4, stride=2, padding=1, bias=norm == "none"), norm_layer, nn.LeakyReLU(slope),
+            nn.Flatten(), nn.Linear(c * 7 * 7, 1),
+        )
+
+
+class DCGANDiscriminator(ProbabilityHead, DCGANCritic):
+    """The DCGAN discriminator: the DCGAN critic followed by a sigmoid."""
+
+
 def init_weights(module: nn.Module, std: float = 0.02) -> nn.Module:
-    """DCGAN initialisation: linear / conv weights ~ N(0, std), batch-norm scales ~ N(1, std), biases 0."""
+    """DCGAN initialisation: linear / conv weights ~ N(0, std), norm-layer scales ~ N(1, std), biases 0."""
     for m in module.modules():
         if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
             nn.init.normal_(m.weight, 0.0, std)
             if m.bias is not None:
                 nn.init.zeros_(m.bias)
-        elif isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d)):
+        elif isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d, nn.GroupNorm)):
             nn.init.normal_(m.weight, 1.0, std)
             nn.init.zeros_(m.bias)
     return module
@@ -115,9 +171,13 @@ def init_weights(module: nn.Module, std: float = 0.02) -> nn.Module:
 # ----------------------------------------------------------------------------- losses and constraints
 def discriminator_loss(d: Discriminator, real: Tensor, fake: Tensor) -> Tensor:
     """-E[log D(x)] - E[log(1 - D(G(z)))] (binary cross-entropy, computed from logits)."""
-    lr, lf = d.logits(real), d.logits(fake)
-    return F.binary_cross_entropy_with_logits(lr, torch.ones_like(lr)) + \
-        F.binary_cross_entropy_with_logits(lf, torch.zeros_like(lf))
+    return discriminator_loss_from_logits(d.logits(real), d.logits(fake))
+
+
+def discriminator_loss_from_logits(logits_real: Tensor, logits_fake: Tensor) -> Tensor:
+    """The same BCE from the discriminator's logits on real (B,) and generated (B,) inputs."""
+    return F.binary_cross_entropy_with_logits(logits_real, torch.ones_like(logits_real)) + \
+        F.binary_cross_entropy_with_logits(logits_fake, torch.zeros_like(logits_fake))
 
 
 def generator_loss_nonsaturating(d: Discriminator, fake: Tensor) -> Tensor:
@@ -150,7 +210,7 @@ def gradient_penalty(critic: Callable[[Tensor], Tensor], real: Tensor, fake: Ten
         raise ValueError(f"real {tuple(real.shape)} and fake {tuple(fake.shape)} must have the same shape")
     b = real.shape[0]
     if eps is None:
-        eps = torch.rand(b, generator=generator).to(real.device, real.dtype)
+        eps = utils.rand(b, generator=generator, device=real.device, dtype=real.dtype)
     eps = eps.view(b, *([1] * (real.dim() - 1)))
     x_hat = (eps * real + (1 - eps) * fake).detach().requires_grad_(True)
     with torch.enable_grad():
@@ -159,12 +219,26 @@ def gradient_penalty(critic: Callable[[Tensor], Tensor], real: Tensor, fake: Ten
 
 
 # ----------------------------------------------------------------------------- training
-def _batches(x: Tensor, batch_size: int, generator: torch.Generator):
-    """An endless stream of minibatches from x, reshuffled every epoch."""
-    while True:
-        perm = torch.randperm(len(x), generator=generator)
-        for i in range(0, len(x) - batch_size + 1, batch_size):
-            yield x[perm[i:i + batch_size]]
+KINDS = ("gan", "wgan", "wgan-gp")
+# (lr, Adam betas or None for RMSprop, n_critic): Radford et al. 2016; Arjovsky et al. 2017; Gulrajani et al. 2017
+DEFAULTS = {"gan": (2e-4, (0.5, 0.999), 1), "wgan": (5e-5, None, 5), "wgan-gp": (1e-4, (0.5, 0.9), 5)}
+
+
+def instance_noise(x: Tensor, std: float, generator: torch.Generator | None = None) -> Tensor:
+    """x + std * N(0, I): blurs the exact 0/1 pixel values of binary data, so that a discriminator cannot
+    tell fakes by their grey levels alone (applied alike to real and generated inputs); std = 0 is the identity."""
+    if std < 0:
+        raise ValueError(f"instance-noise std must be >= 0, got {std}")
+    return x if std == 0 else x + std * utils.randn_like(x, generator)
+
+
+def _check_kind(kind: str, D: nn.Module) -> str:
+    kind = kind.lower()
+    if kind not in KINDS:
+        raise ValueError(f"kind must be 'gan', 'wgan' or 'wgan-gp', got {kind!r}")
+    if kind == "gan" and not isinstance(D, ProbabilityHead):
+        raise TypeError("the GAN needs a Discriminator (probability output); WGANs take a Critic")
+    return kind
 
 
 def _check_data(x: Tensor, batch_size: int) -> None:
@@ -174,49 +248,189 @@ def _check_data(x: Tensor, batch_size: int) -> None:
         raise ValueError(f"need at least batch_size={batch_size} images, got {len(x)}")
 
 
-def train(kind: str, G: Generator, D: Critic, x: Tensor, steps: int, batch_size: int = 64,
+def make_optimizers(kind: str, G: nn.Module, D: nn.Module, lr: float, betas) -> tuple:
+    """RMSprop for the WGAN (as in its paper), Adam otherwise: (opt_g, opt_d)."""
+    if kind == "wgan":
+        return torch.optim.RMSprop(G.parameters(), lr=lr), torch.optim.RMSprop(D.parameters(), lr=lr)
+    return (torch.optim.Adam(G.parameters(), lr=lr, betas=betas),
+            torch.optim.Adam(D.parameters(), lr=lr, betas=betas))
+
+
+def critic_step(kind: str, G: _ImageGenerator, D: Critic, opt_d, real: Tensor, rng: torch.Generator,
+                clip: float = 0.01, gp_weight: float = 10.0, noise_std: float = 0.0) -> dict:
+    """One update of the discriminator / critic on a real batch and as many fresh fakes; returns its numbers.
+
+    gan: BCE; wgan: -(E f(x) - E f(G(z))), then clip weights to [-clip, clip]; wgan-gp: the same plus
+    gp_weight * gradient penalty. Draws, in order: z, instance noise (real, fake; GAN only), GP's eps.
+    """
+    with torch.no_grad():
+        fake = G(G.noise(len(real), rng))
+    out = {}
+    if kind == "gan":
+        real, fake = instance_noise(real, noise_std, rng), instance_noise(fake, noise_std, rng)
+        lr_, lf = D.logits(real), D.logits(fake)
+        loss = discriminator_loss_from_logits(lr_, lf)
+        out["d_real"], out["d_fake"] = torch.sigmoid(lr_).mean().item(), torch.sigmoid(lf).mean().item()
+    else:
+        w_est = wasserstein_estimate(D, real, fake)
+        gp = gradient_penalty(D, real, fake, generator=rng) if kind == "wgan-gp" else None
+        loss = -w_est + (gp_weight * gp if gp is not None else 0.0)
+        out["w_estimate"] = w_est.item()
+        if gp is not None:
+            out["gp"] = gp.item()
+    opt_d.zero_grad(set_to_none=True)
+    loss.backward()
+    opt_d.step()
+    if kind == "wgan":
+        clip_weights(D, clip)
+    out["loss_d"] = loss.item()
+    return out
+
+
+def generator_step(kind: str, G: _ImageGenerator, D: Critic, opt_g, batch_size: int, rng: torch.Generator,
+                   noise_std: float = 0.0) -> dict:
+    """One generator update: non-saturating -log D(G(z)) for the GAN, -E f(G(z)) for the WGANs."""
+    fake = G(G.noise(batch_size, rng))
+    if kind == "gan":
+        loss = generator_loss_nonsaturating(D, instance_noise(fake, noise_std, rng))
+    else:
+        loss = -D(fake).mean()
+    opt_g.zero_grad(set_to_none=True)
+    loss.backward()
+    opt_g.step()
+    return {"loss_g": loss.item()}
+
+
+class GANTrainer:
+    """Epoch-based, resumable training of G against D; kind is 'gan', 'wgan' or 'wgan-gp'.
+
+    An epoch is one pass of the discriminator / critic over the shuffled training images in batches
+    (the last incomplete batch dropped); the generator takes one step after every n_critic critic steps,
+    so all three kinds see the data equally often per epoch. All randomness (shuffling, z, instance noise,
+    the gradient penalty's eps) comes from one seeded generator, whose state is saved with the weights
+    and optimizers by `state_dict`, so that training resumed from a state continues exactly as if uninterrupted.
+    """
+
+    def __init__(self, kind: str, G: _ImageGenerator, D: Critic, x: Tensor, batch_size: int = 64,
+                 lr: float | None = None, betas: tuple[float, float] | None = None, n_critic: int | None = None,
+                 clip: float = 0.01, gp_weight: float = 10.0, noise_std: float = 0.0, seed: int = 0):
+        self.kind = _check_kind(kind, D)
+        lr0, betas0, n0 = DEFAULTS[self.kind]
+        _check_data(x, batch_size)
+        if len(x) < batch_size * (n0 if n_critic is None else n_critic):
+            raise ValueError(f"an epoch needs at least n_critic x batch_size = {batch_size * (n0 if n_critic is None else n_critic)} "
+                             f"images (one generator step), got {len(x)}: pass more images or a smaller batch_size")
+        self.G, self.D, self.x = G, D, x
+        self.config = {"kind": self.kind, "batch_size": batch_size, "lr": lr0 if lr is None else lr,
+                       "betas": list(betas or betas0) if self.kind != "wgan" else None,
+                       "n_critic": n0 if n_critic is None else n_critic,
+                       "clip": clip if self.kind == "wgan" else None,
+                       "gp_weight": gp_weight if self.kind == "wgan-gp" else None,
+                       "noise_std": noise_std if self.kind == "gan" else None,
+                       "optimizer": "RMSprop" if self.kind == "wgan" else "Adam", "seed": seed}
+        self.opt_g, self.opt_d = make_optimizers(self.kind, G, D, self.config["lr"], self.config["betas"])
+        if self.kind == "wgan":
+            clip_weights(D, clip)
+        self.rng = utils.generator(seed)
+        self.epoch = 0
+        self.history: dict[str, list] = {}
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.G.parameters()).device
+
+    def run_epoch(self, show_progress: bool = False) -> dict:
+        """One epoch; returns (and appends to `history`) the epoch's mean losses and its CPU seconds."""
+        c = self.config
+        bs, n_critic = c["batch_size"], c["n_critic"]
+        perm = utils.randperm(len(self.x), generator=self.rng)
+        n_gen = len(self.x) // bs // n_critic
+        sums: dict[str, float] = {}
+        self.G.train(), self.D.train()
+        cpu0, wall0 = time.process_time(), time.perf_counter()
+        it = progress(range(n_gen), desc=f"{self.kind} epoch {self.epoch + 1}") if show_progress else range(n_gen)
+        for j in it:
+            for k in range(n_critic):
+                i = (j * n_critic + k) * bs
+                real = self.x[perm[i:i + bs]].to(self.device)
+                for key, v in critic_step(self.kind, self.G, self.D, self.opt_d, real, self.rng, c["clip"] or 0.01,
+                                          c["gp_weight"] or 0.0, c["noise_std"] or 0.0).items():
+                    sums[key] = sums.get(key, 0.0) + v / n_critic
+            for key, v in generator_step(self.kind, self.G, self.D, self.opt_g, bs, self.rng,
+                                         c["noise_std"] or 0.0).items():
+                sums[key] = sums.get(key, 0.0) + v
+        self.epoch += 1
+        out = {"epoch": self.epoch, **{k: v / max(n_gen, 1) for k, v in sums.items()},
+               "generator_steps": n_gen, "cpu_seconds": time.process_time() - cpu0,
+               "wall_seconds": time.perf_counter() - wall0}
+        for k, v in out.items():
+            self.history.setdefault(k, []).append(v)
+        self.G.eval(), self.D.eval()
+        return out
+
+    def state_dict(self) -> dict:
+        """Everything needed to resume: weights, optimizer states, the RNG state, the epoch, history, config."""
+        return {"G": self.G.state_dict(), "D": self.D.state_dict(), "opt_g": self.opt_g.state_dict(),
+                "opt_d": self.opt_d.state_dict(), "rng": self.rng.get_state(), "epoch": self.epoch,
+                "history": self.history, "config": self.config}
+
+    def load_state_dict(self, state: dict) -> None:
+        """Resume from `state_dict()`'s output (the config must match this trainer's)."""
+        diff = {k: (v, state["config"].get(k)) for k, v in self.config.items() if state["config"].get(k) != v}
+        if diff:
+            raise ValueError(f"the saved training state has a different config (this, saved): {diff}")
+        self.G.load_state_dict(state["G"])
+        self.D.load_state_dict(state["D"])
+        self.opt_g.load_state_dict(state["opt_g"])
+        self.opt_d.load_state_dict(state["opt_d"])
+        self.rng.set_state(state["rng"])
+        self.epoch = int(state["epoch"])
+        self.history = {k: list(v) for k, v in state["history"].items()}
+
+
+def train(kind: str, G: _ImageGenerator, D: Critic, x: Tensor, steps: int, batch_size: int = 64,
           lr: float | None = None, betas: tuple[float, float] | None = None, n_critic: int | None = None,
           clip: float = 0.01, gp_weight: float = 10.0, seed: int = 0,
-          monitor: Callable[[Generator], dict] | None = None, monitor_every: int = 0,
+          monitor: Callable[[_ImageGenerator], dict] | None = None, monitor_every: int = 0,
           log_every: int = 10, max_seconds: float | None = None, show_progress: bool = True,
-          desc: str | None = None) -> dict:
-    """Train G against D for `steps` generator updates; kind is 'gan', 'wgan' or 'wgan-gp'.
+          desc: str | None = None, noise_std: float = 0.0) -> dict:
+    """Train G against D for `steps` generator updates (the homework's step-based loop; `GANTrainer` is
+    the epoch-based, resumable one, with the same updates `critic_step` / `generator_step`).
 
     - 'gan': Adam(lr 2e-4, betas (0.5, 0.999)), one discriminator step per generator step,
-      BCE for D, non-saturating -log D(G(z)) for G.
+      BCE for D, non-saturating -log D(G(z)) for G; `noise_std` > 0 adds instance noise to D's inputs.
     - 'wgan' (Arjovsky et al., 2017, Algorithm 1): RMSProp(lr 5e-5), n_critic = 5 critic steps
       per generator step, critic weights clipped to [-clip, clip] after each critic step.
     - 'wgan-gp' (Gulrajani et al., 2017, Algorithm 1): Adam(lr 1e-4, betas (0.5, 0.9)),
       n_critic = 5, gradient penalty gp_weight * E[(||grad f(x_hat)|| - 1)^2].
     Returns the history: per logged step the losses, the critic's estimate of W1 (E f(x) - E f(G(z))
-    for the critics; for the GAN the mean D(x) and D(G(z))), wall seconds, and whatever `monitor(G)`
-    returns every `monitor_every` generator steps (e.g. a Frechet distance on validation data).
+    for the critics; for the GAN the mean D(x) and D(G(z)) on the step's batches), wall seconds, and
+    whatever `monitor(G)` returns every `monitor_every` generator steps (e.g. a Frechet distance).
     `max_seconds` stops training early after that much wall time (the steps done are in the config).
     """
-    kind = kind.lower()
-    if kind not in ("gan", "wgan", "wgan-gp"):
-        raise ValueError(f"kind must be 'gan', 'wgan' or 'wgan-gp', got {kind!r}")
+    kind = _check_kind(kind, D)
     _check_data(x, batch_size)
-    if kind == "gan" and not isinstance(D, Discriminator):
-        raise TypeError("the GAN needs a Discriminator (probability output); WGANs take a Critic")
+    lr0, betas0, n0 = DEFAULTS[kind]
+    lr = lr0 if lr is None else lr
+    betas = betas0 if betas is None else betas
+    n_critic = n0 if n_critic is None else n_critic
     dev = next(G.parameters()).device
-    defaults = {"gan": (2e-4, (0.5, 0.999), 1), "wgan": (5e-5, None, 5), "wgan-gp": (1e-4, (0.5, 0.9), 5)}[kind]
-    lr = defaults[0] if lr is None else lr
-    betas = defaults[1] if betas is None else betas
-    n_critic = defaults[2] if n_critic is None else n_critic
+    opt_g, opt_d = make_optimizers(kind, G, D, lr, betas)
     if kind == "wgan":
-        opt_g = torch.optim.RMSprop(G.parameters(), lr=lr)
-        opt_d = torch.optim.RMSprop(D.parameters(), lr=lr)
         clip_weights(D, clip)
-    else:
-        opt_g = torch.optim.Adam(G.parameters(), lr=lr, betas=betas)
-        opt_d = torch.optim.Adam(D.parameters(), lr=lr, betas=betas)
-    g = torch.Generator().manual_seed(seed)
-    data = _batches(x, batch_size, g)
+    g = utils.generator(seed)
     hist = {k: [] for k in ("step", "loss_d", "loss_g", "w_estimate", "d_real", "d_fake", "gp", "seconds")}
     mon = {"step": [], "seconds": []}
     G.train(), D.train()
     start = time.perf_counter()
+    perm, pos = None, len(x)
+
+    def next_batch():
+        nonlocal perm, pos
+        if pos + batch_size > len(x):
+            perm, pos = utils.randperm(len(x), generator=g), 0
+        pos += batch_size
+        return x[perm[pos - batch_size:pos]].to(dev)
 
     def run_monitor(step):
         if monitor is None:
@@ -229,64 +443,30 @@ def train(kind: str, G: Generator, D: Critic, x: Tensor, steps: int, batch_size:
         for k, v in out.items():
             mon.setdefault(k, []).append(float(v))
 
+    def log(step, d_out, g_out):
+        hist["step"].append(step)
+        hist["loss_d"].append(d_out["loss_d"])
+        hist["loss_g"].append(g_out["loss_g"])
+        hist["gp"].append(d_out.get("gp", 0.0))
+        hist["seconds"].append(time.perf_counter() - start)
+        for k in ("w_estimate", "d_real", "d_fake"):
+            hist[k].append(d_out.get(k, float("nan")))
+
     it = progress(range(steps), desc=desc or kind) if show_progress else range(steps)
     done = 0
     for step in it:
-        # --- critic / discriminator
         for _ in range(n_critic):
-            real = next(data).to(dev)
-            with torch.no_grad():
-                fake = G(G.noise(batch_size, g))
-            if kind == "gan":
-                loss_d = discriminator_loss(D, real, fake)
-                gp = torch.zeros(())
-            else:
-                w_est = wasserstein_estimate(D, real, fake)
-                gp = gradient_penalty(D, real, fake, generator=g) if kind == "wgan-gp" else torch.zeros(())
-                loss_d = -w_est + gp_weight * gp
-            opt_d.zero_grad(set_to_none=True)
-            loss_d.backward()
-            opt_d.step()
-            if kind == "wgan":
-                clip_weights(D, clip)
-        # --- generator
-        fake = G(G.noise(batch_size, g))
-        if kind == "gan":
-            loss_g = generator_loss_nonsaturating(D, fake)
-        else:
-            loss_g = -D(fake).mean()
-        opt_g.zero_grad(set_to_none=True)
-        loss_g.backward()
-        opt_g.step()
+            d_out = critic_step(kind, G, D, opt_d, next_batch(), g, clip, gp_weight, noise_std)
+        g_out = generator_step(kind, G, D, opt_g, batch_size, g, noise_std)
         if step % log_every == 0 or step == steps - 1:
-            with torch.no_grad():
-                hist["step"].append(step)
-                hist["loss_d"].append(loss_d.item())
-                hist["loss_g"].append(loss_g.item())
-                hist["gp"].append(float(gp))
-                hist["seconds"].append(time.perf_counter() - start)
-                if kind == "gan":
-                    hist["d_real"].append(D(real).mean().item())
-                    hist["d_fake"].append(D(fake).mean().item())
-                    hist["w_estimate"].append(float("nan"))
-                else:
-                    hist["w_estimate"].append(w_est.item())
-                    hist["d_real"].append(float("nan"))
-                    hist["d_fake"].append(float("nan"))
+            log(step, d_out, g_out)
         done = step + 1
         out_of_time = max_seconds is not None and time.perf_counter() - start > max_seconds
         if monitor_every and (step % monitor_every == 0 or step == steps - 1 or out_of_time):
             run_monitor(step + 1)
         if out_of_time:
-            if not hist["step"] or hist["step"][-1] != step:
-                hist["step"].append(step)
-                hist["loss_d"].append(loss_d.item())
-                hist["loss_g"].append(loss_g.item())
-                hist["gp"].append(float(gp))
-                hist["seconds"].append(time.perf_counter() - start)
-                hist["w_estimate"].append(float("nan") if kind == "gan" else w_est.item())
-                hist["d_real"].append(D(real).mean().item() if kind == "gan" else float("nan"))
-                hist["d_fake"].append(D(fake).mean().item() if kind == "gan" else float("nan"))
+            if hist["step"][-1:] != [step]:
+                log(step, d_out, g_out)
             break
     G.eval(), D.eval()
     hist = {k: v for k, v in hist.items() if v and not all(isinstance(a, float) and math.isnan(a) for a in v)}
@@ -296,8 +476,33 @@ def train(kind: str, G: Generator, D: Critic, x: Tensor, steps: int, batch_size:
                       "betas": list(betas) if betas else None, "n_critic": n_critic,
                       "clip": clip if kind == "wgan" else None,
                       "gp_weight": gp_weight if kind == "wgan-gp" else None,
+                      "noise_std": noise_std if kind == "gan" else None,
                       "optimizer": "RMSprop" if kind == "wgan" else "Adam", "seed": seed}
     return hist
+
+
+# Notebook 09's models (scripts/train_hoda_gans.py): discriminator / critic norm and trainer arguments beyond
+# DEFAULTS. 'gan-noise' is the GAN with instance noise on D's inputs, the control for the binary-pixel cue.
+HODA_RECIPES = {
+    "gan": dict(kind="gan", norm="batch"),
+    "gan-noise": dict(kind="gan", norm="batch", noise_std=0.1),
+    "wgan": dict(kind="wgan", norm="batch", clip=0.01),
+    "wgan-gp": dict(kind="wgan-gp", norm="layer", gp_weight=10.0),
+}
+
+
+def make_hoda_trainer(name: str, x: Tensor, seed: int = 0, z_dim: int = 64, width: int = 32,
+                      batch_size: int = 64, device=None) -> GANTrainer:
+    """A DCGAN-initialised DCGANGenerator and discriminator / critic for HODA_RECIPES[name], in a trainer on x
+    (the initial weights are drawn from torch's global RNG seeded with `seed`)."""
+    if name not in HODA_RECIPES:
+        raise ValueError(f"unknown model {name!r}; choose from {list(HODA_RECIPES)}")
+    spec = dict(HODA_RECIPES[name])
+    kind, norm = spec.pop("kind"), spec.pop("norm")
+    torch.manual_seed(seed)
+    G = init_weights(DCGANGenerator(z_dim, width)).to(device or "cpu")
+    D = init_weights((DCGANDiscriminator if kind == "gan" else DCGANCritic)(width=width, norm=norm)).to(device or "cpu")
+    return GANTrainer(kind, G, D, x, batch_size=batch_size, seed=seed, **spec)
 
 
 # ----------------------------------------------------------------------------- evaluation
@@ -358,15 +563,27 @@ def coverage_scores(probs: Tensor) -> dict:
             "confidence": p.max(1).values.mean().item(), "inception_score": is_}
 
 
-def evaluate_generator(G: Generator, classifier: nn.Module, ref_features, n: int = 5000, seed: int = 0,
+def evaluate_generator(G: _ImageGenerator, classifier: nn.Module, ref_features, n: int = 5000, seed: int = 0,
                        binary: bool = True) -> dict:
     """FD in the classifier's feature space against reference features, and coverage scores, from n samples."""
     from .classifier import features, predict_proba
 
-    x = G.sample(n, generator=torch.Generator().manual_seed(seed))
+    x = G.sample(n, generator=utils.generator(seed))
     if binary:
         x = binarize(x)
     out = {"fd": frechet_distance(features(classifier, x), ref_features)}
     out.update(coverage_scores(predict_proba(classifier, x)))
     out["ink_fraction"] = x.mean().item()
     return out
+
+
+def epoch_scores(G: _ImageGenerator, classifier: nn.Module, val_features, n: int = 1000, seed: int = 0) -> dict:
+    """The per-epoch monitor: FD of n binarised samples (noise seed + 1) to validation features, class entropy,
+    confidence and smallest class fraction."""
+    from .classifier import features, predict_proba
+
+    x = binarize(G.sample(n, generator=utils.generator(seed + 1)))
+    cov = coverage_scores(predict_proba(classifier, x))
+    return {"fd_val": frechet_distance(features(classifier, x), val_features),
+            "class_entropy_val": cov["class_entropy"], "confidence_val": cov["confidence"],
+            "min_class_val": cov["min_class"]}

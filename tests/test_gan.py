@@ -216,3 +216,262 @@ def test_train_stops_on_the_time_budget():
                   max_seconds=0.0, show_progress=False, monitor=lambda g: {"fd": 0.0}, monitor_every=10)
     assert h["config"]["steps"] == 1 and h["config"]["planned_steps"] == 50 and h["config"]["stopped_by_time"]
     assert h["step"] == [0] and h["monitor"]["step"] == [1]
+
+
+# ----------------------------------------------------------------------------- DCGAN-style networks
+def test_dcgan_generator_shape_range_and_sampling():
+    G = gan.init_weights(gan.DCGANGenerator(z_dim=16, width=8))
+    x = G(torch.randn(5, 16, generator=torch.Generator().manual_seed(0)) * 10)
+    assert x.shape == (5, 1, 28, 28) and x.min() >= 0 and x.max() <= 1
+    a, b = G.sample(6, generator=gan.utils.generator(1)), G.sample(6, generator=gan.utils.generator(1))
+    assert a.shape == (6, 1, 28, 28) and torch.equal(a, b) and G.training
+    with pytest.raises(ValueError, match="noise"):
+        G(torch.randn(5, 15))
+
+
+@pytest.mark.parametrize("norm", gan.NORMS)
+def test_dcgan_critic_and_discriminator_shapes(norm):
+    x = torch.rand(4, 1, 28, 28, generator=torch.Generator().manual_seed(0))
+    C = gan.init_weights(gan.DCGANCritic(width=8, norm=norm))
+    D = gan.init_weights(gan.DCGANDiscriminator(width=8, norm=norm))
+    assert C(x).shape == (4,) and D(x).shape == (4,) and D.logits(x).shape == (4,)
+    assert ((D(x) > 0) & (D(x) < 1)).all()
+    torch.testing.assert_close(D(x), torch.sigmoid(D.logits(x)))
+    with pytest.raises(ValueError, match="28, 28"):
+        C(torch.rand(2, 1, 32, 32))
+
+
+def test_dcgan_critic_rejects_unknown_norm():
+    with pytest.raises(ValueError, match="norm"):
+        gan.DCGANCritic(norm="instance")
+
+
+def test_layer_norm_critic_scores_each_image_alone_batch_norm_does_not():
+    """WGAN-GP's per-sample gradients need f(x_i) to depend on x_i only: true for 'layer', false for 'batch'."""
+    x = torch.rand(6, 1, 28, 28, generator=torch.Generator().manual_seed(0))
+    for norm, alone in (("layer", True), ("none", True), ("batch", False)):
+        C = gan.init_weights(gan.DCGANCritic(width=8, norm=norm)).train()
+        together, single = C(x)[:2], torch.cat([C(x[:1]), C(x[1:2])]) if norm != "batch" else C(x[:2])
+        assert torch.allclose(together, single, atol=1e-6) == alone, norm
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in gan.DCGANCritic(norm="layer").modules())
+
+
+def test_dcgan_initialisation_statistics():
+    """init_weights: conv / linear weights ~ N(0, 0.02), norm scales ~ N(1, 0.02), biases 0; PyTorch's default is not."""
+    G = gan.DCGANGenerator(z_dim=64, width=32)
+    lin = G.net[0].weight  # 64 x 3136 = 200,704 entries: the sample std is within 1% of 0.02
+    assert abs(lin.std().item() - 0.02) > 0.005  # the default (uniform, 1/sqrt(fan_in)) is far from it
+    torch.manual_seed(0)
+    gan.init_weights(G)
+    for m in G.modules():
+        if isinstance(m, (torch.nn.Linear, torch.nn.ConvTranspose2d)) and m.weight.numel() > 1000:
+            w = m.weight.detach()
+            n = w.numel()
+            assert abs(w.mean().item()) < 4 * 0.02 / np.sqrt(n)
+            assert w.std().item() == pytest.approx(0.02, rel=4 / np.sqrt(2 * n))
+        if isinstance(m, torch.nn.BatchNorm1d):
+            assert m.weight.mean().item() == pytest.approx(1.0, abs=4 * 0.02 / np.sqrt(m.weight.numel()))
+            assert m.weight.std().item() == pytest.approx(0.02, rel=0.05)
+        if getattr(m, "bias", None) is not None:
+            assert (m.bias == 0).all()
+    C = gan.init_weights(gan.DCGANCritic(width=32, norm="layer"))
+    assert C.net[3].weight.std().item() == pytest.approx(0.02, rel=0.2)  # GroupNorm scales ~ N(1, 0.02)
+
+
+# ----------------------------------------------------------------------------- the binary-pixel cue
+def test_instance_noise_statistics_and_identity():
+    x = (torch.rand(200, 1, 28, 28, generator=torch.Generator().manual_seed(0)) > 0.8).float()
+    assert gan.instance_noise(x, 0.0) is x
+    y = gan.instance_noise(x, 0.1, gan.utils.generator(3))
+    e = (y - x).flatten()  # 156,800 draws: mean within 4 standard errors of 0, std within 1%
+    assert abs(e.mean().item()) < 4 * 0.1 / np.sqrt(len(e)) and e.std().item() == pytest.approx(0.1, rel=0.01)
+    assert torch.equal(y, gan.instance_noise(x, 0.1, gan.utils.generator(3)))  # seeded
+    assert ((y == 0) | (y == 1)).float().mean() == 0  # no pixel keeps an exact binary value: the cue is gone
+    with pytest.raises(ValueError, match=">= 0"):
+        gan.instance_noise(x, -0.1)
+
+
+class _SpyDiscriminator(gan.DCGANDiscriminator):
+    """Records every input the discriminator scores."""
+
+    def __init__(self, *a, **k):
+        super().__init__(*a, **k)
+        self.seen = []
+
+    def score(self, x):
+        self.seen.append(x.detach().clone())
+        return super().score(x)
+
+
+@pytest.mark.parametrize("noise_std", [0.0, 0.2])
+def test_gan_discriminator_sees_noisy_real_and_fake_inputs(noise_std):
+    x = (torch.rand(32, 1, 28, 28, generator=torch.Generator().manual_seed(0)) > 0.8).float()
+    G, D = gan.init_weights(gan.DCGANGenerator(8, 4)), _SpyDiscriminator(width=4)
+    t = gan.GANTrainer("gan", G, D, x, batch_size=16, noise_std=noise_std)
+    t.run_epoch()
+    real_in, fake_in, gen_in = D.seen[0], D.seen[1], D.seen[2]  # critic step (real, fake), generator step
+    binary = lambda v: ((v == 0) | (v == 1)).float().mean().item()  # noqa: E731
+    if noise_std == 0:
+        assert binary(real_in) == 1.0 and binary(fake_in) == 0.0
+        assert t.config["noise_std"] == 0.0
+    else:
+        assert binary(real_in) == 0.0
+        assert (real_in - real_in.clamp(0, 1).round()).abs().max() > 0.3  # far from 0/1, not a rounding error
+        assert (gen_in.min() < 0) and (fake_in.max() > 1)  # noise spills out of [0, 1] for the fakes too
+    assert len(D.seen) == 2 * 3  # 2 generator steps, each scoring (real, fake) then the generator fake
+
+
+# ----------------------------------------------------------------------------- gradient penalty (autograd)
+def test_gradient_penalty_matches_per_sample_autograd_on_a_dcgan_critic():
+    g = torch.Generator().manual_seed(0)
+    C = gan.init_weights(gan.DCGANCritic(width=4, norm="layer"), std=0.3)
+    real, fake = torch.rand(5, 1, 28, 28, generator=g), torch.rand(5, 1, 28, 28, generator=g)
+    eps = torch.rand(5, generator=g)
+    want = []
+    for i in range(5):  # one image at a time: the gradient of its own score
+        xi = (eps[i] * real[i:i + 1] + (1 - eps[i]) * fake[i:i + 1]).requires_grad_(True)
+        (gi,) = torch.autograd.grad(C(xi).sum(), xi)
+        want.append((gi.norm() - 1) ** 2)
+    torch.testing.assert_close(gan.gradient_penalty(C, real, fake, eps=eps), torch.stack(want).mean())
+
+
+# ----------------------------------------------------------------------------- epoch trainer
+def _tiny(kind, seed=0):
+    torch.manual_seed(seed)
+    G = gan.init_weights(gan.DCGANGenerator(8, 4))
+    norm = {"gan": "batch", "wgan": "batch", "wgan-gp": "layer"}[kind]
+    D = gan.init_weights((gan.DCGANDiscriminator if kind == "gan" else gan.DCGANCritic)(width=4, norm=norm))
+    return G, D
+
+
+@pytest.mark.parametrize("kind", gan.KINDS)
+def test_trainer_two_step_smoke(kind):
+    n_critic = 1 if kind == "gan" else 5
+    x = (torch.rand(2 * 8 * n_critic, 1, 28, 28, generator=torch.Generator().manual_seed(0)) > 0.8).float()
+    G, D = _tiny(kind)
+    before = [p.detach().clone() for p in G.parameters()]
+    t = gan.GANTrainer(kind, G, D, x, batch_size=8, seed=1)
+    out = t.run_epoch()
+    assert out["epoch"] == 1 and out["generator_steps"] == 2 and out["cpu_seconds"] > 0
+    assert all(np.isfinite(out[k]) for k in ("loss_d", "loss_g"))
+    assert ("w_estimate" in out) == (kind != "gan") and ("gp" in out) == (kind == "wgan-gp")
+    assert any(not torch.equal(a, b) for a, b in zip(before, G.parameters()))
+    if kind == "wgan":
+        assert all((p.abs() <= 0.01).all() for p in D.parameters())
+    assert t.history["epoch"] == [1] and t.config["n_critic"] == n_critic
+
+
+@pytest.mark.parametrize("kind,noise", [("gan", 0.1), ("wgan", 0.0), ("wgan-gp", 0.0)])
+def test_trainer_resumes_exactly(kind, noise, tmp_path):
+    x = (torch.rand(80, 1, 28, 28, generator=torch.Generator().manual_seed(0)) > 0.8).float()
+    G, D = _tiny(kind)
+    straight = gan.GANTrainer(kind, G, D, x, batch_size=8, seed=2, noise_std=noise)
+    straight.run_epoch(), straight.run_epoch()
+    G1, D1 = _tiny(kind)
+    first = gan.GANTrainer(kind, G1, D1, x, batch_size=8, seed=2, noise_std=noise)
+    first.run_epoch()
+    torch.save(first.state_dict(), tmp_path / "state.pt")
+    G2, D2 = _tiny(kind, seed=99)  # different weights: the state must overwrite them all
+    resumed = gan.GANTrainer(kind, G2, D2, x, batch_size=8, seed=2, noise_std=noise)
+    resumed.load_state_dict(torch.load(tmp_path / "state.pt", weights_only=True))
+    resumed.run_epoch()
+    assert resumed.epoch == 2 and resumed.history["epoch"] == [1, 2]
+    for a, b in zip(list(G.state_dict().values()) + list(D.state_dict().values()),
+                    list(G2.state_dict().values()) + list(D2.state_dict().values())):
+        torch.testing.assert_close(a, b, rtol=0, atol=0)
+    assert resumed.history["loss_g"] == straight.history["loss_g"]
+
+
+def test_trainer_rejects_a_state_with_another_config():
+    x = torch.zeros(80, 1, 28, 28)
+    G, D = _tiny("wgan-gp")
+    state = gan.GANTrainer("wgan-gp", G, D, x, batch_size=8, seed=2).state_dict()
+    with pytest.raises(ValueError, match="different config"):
+        gan.GANTrainer("wgan-gp", G, D, x, batch_size=8, seed=3).load_state_dict(state)
+    with pytest.raises(ValueError, match="batch_size"):
+        gan.GANTrainer("wgan-gp", G, D, torch.zeros(16, 1, 28, 28), batch_size=8)  # fewer than n_critic batches
+
+
+# ----------------------------------------------------------------------------- Hoda preprocessing
+def test_hoda_preprocessing_keeps_small_digits_small(data_root):
+    images, labels = data.read_cdb(data_root / "hoda" / "Test 20000.cdb")
+    images, labels = images[::10], labels[::10]  # the file is sorted by label
+    x = data.hoda_to_28(images)
+    small = [i for i, im in enumerate(images) if max(im.shape) <= 20]
+    assert len(small) > 50
+    for i in small:  # never enlarged: the digit is copied pixel for pixel
+        assert x[i].sum().item() == (images[i] > 0).sum()
+    rows = lambda im: (im[0].sum(1) > 0).nonzero()  # noqa: E731
+    height = torch.tensor([(r.max() - r.min() + 1).item() for r in map(rows, x)]).float()
+    y = torch.as_tensor(labels)
+    assert height[y == 0].median() < 0.7 * height[y != 0].median()  # a Persian 0 stays small (was 1.0: 22 vs 22)
+    assert height.max() <= 20
+    ys = torch.arange(28.0)
+    ink = x[:, 0]
+    cy = (ink.sum(2) * ys).sum(1) / ink.sum((1, 2))
+    cx = (ink.sum(1) * ys).sum(1) / ink.sum((1, 2))
+    assert ((cy - 13.5).abs().median() < 0.5) and ((cx - 13.5).abs().median() < 0.5)  # centred by mass
+
+
+def test_hoda_preprocessing_enlarge_fills_the_box(data_root):
+    images, _ = data.read_cdb(data_root / "hoda" / "Test 20000.cdb")
+    zeros = images[:50]  # the file is sorted by label: these are 0s, small dots in the scans
+    rows = lambda im: (im[0].sum(1) > 0).nonzero()  # noqa: E731
+    kept = [(r.max() - r.min() + 1).item() for r in map(rows, data.hoda_to_28(zeros))]
+    blown = [(r.max() - r.min() + 1).item() for r in map(rows, data.hoda_to_28(zeros, enlarge=True))]
+    assert np.median(kept) < 16 and np.median(blown) >= 19
+
+
+def test_hoda_recipes_follow_the_papers():
+    x = torch.zeros(64 * 5, 1, 28, 28)
+    t = {name: gan.make_hoda_trainer(name, x, seed=0, width=4) for name in gan.HODA_RECIPES}
+    assert isinstance(t["gan"].opt_d, torch.optim.Adam) and t["gan"].opt_d.defaults["betas"] == (0.5, 0.999)
+    assert t["gan"].opt_d.defaults["lr"] == 2e-4 and t["gan-noise"].config["noise_std"] == 0.1
+    assert isinstance(t["wgan"].opt_d, torch.optim.RMSprop) and t["wgan"].opt_d.defaults["lr"] == 5e-5
+    assert t["wgan"].config["clip"] == 0.01 and t["wgan"].config["n_critic"] == 5
+    assert all((p.abs() <= 0.01).all() for p in t["wgan"].D.parameters())  # clipped from the start
+    assert t["wgan-gp"].opt_d.defaults["betas"] == (0.5, 0.9) and t["wgan-gp"].config["gp_weight"] == 10.0
+    assert t["wgan-gp"].D.norm == "layer" and isinstance(t["gan"].D, gan.DCGANDiscriminator)
+    again = gan.make_hoda_trainer("wgan-gp", x, seed=0, width=4)
+    assert all(torch.equal(a, b) for a, b in zip(again.G.parameters(), t["wgan-gp"].G.parameters()))
+    with pytest.raises(ValueError, match="unknown model"):
+        gan.make_hoda_trainer("vae", x)
+
+
+# ----------------------------------------------------------------------------- the training script
+def _load_script():
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "scripts" / "train_hoda_gans.py"
+    spec = importlib.util.spec_from_file_location("train_hoda_gans", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_training_script_records_and_resumes(tmp_path, monkeypatch):
+    """Two runs of the script (1 epoch, then --resume to 2) on tiny random data: state, records, final metrics."""
+    from helpers import checkpoints, classifier
+
+    monkeypatch.setenv("GENMODELS_ROOT", str(tmp_path))
+    script = _load_script()
+    g = torch.Generator().manual_seed(0)
+    split = lambda n: ((torch.rand(n, 1, 28, 28, generator=g) > 0.8).float(), torch.arange(n) % 10)  # noqa: E731
+    splits = {"train": split(64 * 5 * 2), "val": split(100), "test": split(100)}
+    monkeypatch.setattr(script, "load_splits", lambda: splits)
+    monkeypatch.setattr(script, "load_classifier", lambda: classifier.SmallCNN(width=4).eval())
+    monkeypatch.setattr(script, "N_EVAL", 100)
+    monkeypatch.setattr(script, "N_MONITOR", 100)
+    args = ["--models", "wgan", "--seed", "3", "--epochs"]
+    script.main(args + ["1"])
+    rec = checkpoints.load_record("hoda_wgan_seed3_G.pt")
+    assert rec["epochs"] == 1 and rec["complete"] and rec["metrics"]["critic"]["weights_at_clip"] > 0
+    assert rec["seed"] == 3 and len(rec["history"]["fd_val"]) == 1 and rec["cpu_seconds"] > 0
+    with pytest.raises(FileExistsError, match="--resume"):
+        script.main(args + ["2"])
+    script.main(args + ["2", "--resume"])
+    rec = checkpoints.load_record("hoda_wgan_seed3_G.pt")
+    assert rec["epochs"] == 2 and rec["history"]["epoch"] == [1, 2] and len(rec["commands"]) == 2
+    assert "--resume" in rec["command"] and (tmp_path / "checkpoints" / rec["state_file"].split("checkpoints/")[1]).exists()
+    assert len(list((tmp_path / "runs" / "hoda_gans").glob("hoda_wgan_seed3_G_epoch*.pt"))) == 2
