@@ -235,7 +235,7 @@ def sample_hw2(model: torch.nn.Module, n: int, n_steps: int, noise: float = HW2_
 
 def heldout_split(n_test: int = 10_000, n_heldout: int = N_HELDOUT, seed: int = HELDOUT_SEED):
     """(train_idx, heldout_idx) into the MNIST test set: 1,000 digits kept out of all training."""
-    perm = torch.randperm(n_test, generator=torch.Generator().manual_seed(seed))
+    perm = utils.randperm(n_test, generator=utils.generator(seed))
     return perm[n_heldout:].sort().values, perm[:n_heldout].sort().values
 
 

@@ -103,15 +103,24 @@ class MALAResult:
     accept_history: list[float] = field(default_factory=list)  # acceptance rate of each step
 
 
+def mala_log_accept_terms(x: Tensor, y: Tensor, lp_x: Tensor, lp_y: Tensor, s_x: Tensor, s_y: Tensor,
+                          step_size: float) -> dict[str, Tensor]:
+    """The terms of MALA's log alpha = delta_log_p + log_q_backward - log_q_forward, each (B,).
+
+    delta_log_p = log p(y) - log p(x); log_q_forward = log q(y|x) and log_q_backward = log q(x|y) without
+    the Gaussian normaliser (it cancels): q(y|x) = N(y; x + step_size * s(x), 2 step_size I).
+    """
+    log_q_forward = -_flat_sum((y - x - step_size * s_x) ** 2) / (4 * step_size)
+    log_q_backward = -_flat_sum((x - y - step_size * s_y) ** 2) / (4 * step_size)
+    delta = lp_y - lp_x
+    return {"delta_log_p": delta, "log_q_forward": log_q_forward, "log_q_backward": log_q_backward,
+            "log_alpha": delta + log_q_backward - log_q_forward}
+
+
 def mala_log_accept_ratio(x: Tensor, y: Tensor, lp_x: Tensor, lp_y: Tensor, s_x: Tensor, s_y: Tensor,
                           step_size: float) -> Tensor:
-    """log of the Metropolis-Hastings ratio p(y) q(x|y) / (p(x) q(y|x)) for the Langevin proposal.
-
-    q(y|x) = N(y; x + step_size * s(x), 2 step_size I); normalising constants of p and q cancel.
-    """
-    log_q_y_given_x = -_flat_sum((y - x - step_size * s_x) ** 2) / (4 * step_size)
-    log_q_x_given_y = -_flat_sum((x - y - step_size * s_y) ** 2) / (4 * step_size)
-    return lp_y - lp_x + log_q_x_given_y - log_q_y_given_x
+    """log of the Metropolis-Hastings ratio p(y) q(x|y) / (p(x) q(y|x)) for the Langevin proposal (its terms above)."""
+    return mala_log_accept_terms(x, y, lp_x, lp_y, s_x, s_y, step_size)["log_alpha"]
 
 
 def mala(x0: Tensor, log_prob: Callable[[Tensor], Tensor], step_size: float, n_steps: int,
@@ -173,20 +182,6 @@ def annealed_langevin(x0: Tensor, score: Callable[[Tensor, float], Tensor], sigm
         x = langevin(x, lambda v: score(v, sigma), eps, n_steps_each, generator=generator)
         levels.append(x.cpu().clone())
     return x, levels
-
-
-def mala_log_accept_terms(x: Tensor, y: Tensor, lp_x: Tensor, lp_y: Tensor, s_x: Tensor, s_y: Tensor,
-                          step_size: float) -> dict[str, Tensor]:
-    """The terms of MALA's log alpha = delta_log_p + log_q_backward - log_q_forward, each (B,).
-
-    delta_log_p = log p(y) - log p(x); log_q_forward = log q(y|x) and log_q_backward = log q(x|y) without
-    the Gaussian normaliser (it cancels): q(y|x) = N(y; x + step_size * s(x), 2 step_size I).
-    """
-    log_q_forward = -_flat_sum((y - x - step_size * s_x) ** 2) / (4 * step_size)
-    log_q_backward = -_flat_sum((x - y - step_size * s_y) ** 2) / (4 * step_size)
-    delta = lp_y - lp_x
-    return {"delta_log_p": delta, "log_q_forward": log_q_forward, "log_q_backward": log_q_backward,
-            "log_alpha": delta + log_q_backward - log_q_forward}
 
 
 def mala_proposal_terms(x: Tensor, log_prob: Callable[[Tensor], Tensor], step_size: float,

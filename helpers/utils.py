@@ -51,7 +51,7 @@ def seed_everything(seed: int = 0) -> torch.Generator:
     torch.manual_seed(seed)
     if torch.cuda.is_available():
         torch.cuda.manual_seed_all(seed)
-    return torch.Generator().manual_seed(seed)
+    return generator(seed)
 
 
 def generator(seed: int, device=None) -> torch.Generator:

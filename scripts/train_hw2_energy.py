@@ -136,8 +136,7 @@ def main():
     torch.set_num_threads(args.threads)
     if args.eval_only:
         return eval_only(args)
-    seed_everything(args.seed)
-    g = torch.Generator().manual_seed(args.seed)
+    g = seed_everything(args.seed)
 
     split = energy.mnist_split()
     real = split.x_train.contiguous(memory_format=torch.channels_last)
