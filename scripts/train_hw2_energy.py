@@ -17,6 +17,10 @@ Recipe (after the tutorial in ../shared/assignments/004_..., adapted to HW2's sa
 - Adam lr 2e-4, betas (0, 0.999) (the tutorial: 1e-4).
 The shipped checkpoint: this command stopped by hand after the save at iteration 350 (the machine was shared,
 about 6-10 s per iteration), then `--eval-only`; see the "stopped" and "not_shipped_stage2" fields of its record.
+Options added for issue 18: --box-penalty (the energy rises outside [0, 1]^784 by construction), --state /
+--resume-state (a run spans several working periods), --ema (an exponential moving average of the weights,
+torch.optim.swa_utils, is what gets evaluated and shipped; the evaluations during training also score the trained
+weights on the same chains' seed, a paired comparison). The trials and their readings: checkpoints/hw2_energy_trials.json.
 At the end: 100 chains of Task 5's sampler (U[0, 1], sqrt(2 eps) = 2/256, K = 2000) labelled by the shipped
 classifier (checkpoints/mnist_classifier.pt; trained first if missing), written into the record.
 """
@@ -32,6 +36,7 @@ import time
 from pathlib import Path
 
 import torch
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from helpers import checkpoints as ckpt  # noqa: E402
@@ -69,6 +74,9 @@ def parse():
     p.add_argument("--resume-state", default=None,
                    help="continue the run saved in this --state file (iterations, history and evaluations carry on; "
                         "--minutes is this segment's budget)")
+    p.add_argument("--ema", type=float, default=0.0,
+                   help="decay of an exponential moving average of the weights (0: off); with it, evaluations and "
+                        "--out use the averaged weights, while the chains in the loop use the trained ones")
     p.add_argument("--eval-chains-mid", type=int, default=50, help="chains of the evaluations during training")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--seed", type=int, default=0)
@@ -168,6 +176,7 @@ def main():
     else:
         real = real.contiguous()
     opt = torch.optim.Adam(model.parameters(), lr=args.lr, betas=(0.0, 0.999))
+    ema_state = None
     eps = energy.hw2_step_size()
     score = energy.energy_score(model, channels_last=cl, bf16=args.bf16)
     buffer = torch.rand((args.buffer, 1, 28, 28), generator=g)
@@ -179,6 +188,9 @@ def main():
         st = torch.load(args.resume_state, map_location="cpu", weights_only=True)
         model.load_state_dict(st["model"])
         opt.load_state_dict(st["optimizer"])
+        for group in opt.param_groups:  # this segment's --lr (the same as before unless changed)
+            group["lr"] = args.lr
+        ema_state = st.get("ema")
         buffer = st["buffer"].float()
         g.set_state(st["generator"])
         torch.set_rng_state(st["torch_rng"])
@@ -187,6 +199,11 @@ def main():
         evals, segments = rec0["evals"], rec0["segments"]
         seconds_before, cpu_before = rec0["train_seconds"], rec0["train_cpu_seconds"]
         print(f"resumed {args.resume_state} at iteration {it}", flush=True)
+    ema = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(args.ema)) if args.ema else None
+    if ema is not None and ema_state is not None:  # the average carried on from the saved run
+        ema.module.load_state_dict(ema_state)
+        ema.n_averaged.fill_(1)
+    shipped = ema.module if ema is not None else model  # the weights that are evaluated and written to --out
     segments.append({"command": command, "start_iteration": it, "date": dt.date.today().isoformat(),
                      "threads": args.threads, "cpus": os.cpu_count()})
     t0, c0 = time.time(), time.process_time()
@@ -213,7 +230,8 @@ def main():
                              "load_avg_1min_mean": round(sum(loads) / max(len(loads), 1), 2)})
         if not args.state:
             return
-        st = {"model": model.state_dict(), "optimizer": opt.state_dict(), "buffer": buffer.clone(),
+        st = {"model": model.state_dict(), **({"ema": shipped.state_dict()} if ema is not None else {}),
+              "optimizer": opt.state_dict(), "buffer": buffer.clone(),
               "generator": g.get_state(), "torch_rng": torch.get_rng_state(), "iteration": torch.tensor(it),
               "history": torch.tensor(history)}
         tmp = Path(args.state).with_suffix(".tmp")
@@ -256,6 +274,10 @@ def main():
         opt.step()
         if box:
             energy.impose(model, box)
+        if ema is not None:
+            ema.update_parameters(model)
+            if box:
+                energy.impose(shipped, box)
         history.append([it, round(e_real.mean().item(), 1), round(e_fake.mean().item(), 1)])
         if it % 5 == 0:
             loads.append(os.getloadavg()[0])
@@ -265,30 +287,37 @@ def main():
                   f"s/it={el/(it - segments[-1]['start_iteration']):.2f} load={loads[-1]:.1f}", flush=True)
         if it % args.save_every == 0:
             save_state()
-            ckpt.save_checkpoint(model, args.out, record(False))
+            ckpt.save_checkpoint(shipped, args.out, record(False))
         if args.snapshot_every and it % args.snapshot_every == 0:
             torch.save(model.state_dict(), f"/tmp/{Path(args.out).stem}_it{it}.pt")
         if pending_evals and (time.time() - t0 - eval_time) / 60 >= pending_evals[0]:
             pending_evals.pop(0)
             c1 = time.process_time()
-            q, _ = evaluate(model, get_classifier(), args, n=args.eval_chains_mid)
+            q, _ = evaluate(shipped, get_classifier(), args, n=args.eval_chains_mid)
             model.train().requires_grad_(True)
             q["iteration"] = it
-            q.update(confinement(model, split))
+            q["weights"] = "ema" if ema is not None else "trained"
+            q.update(confinement(shipped, split))
+            if ema is not None:  # the trained weights on the same chains' seed: a paired comparison
+                qt, _ = evaluate(model, get_classifier(), args, n=args.eval_chains_mid)
+                model.train().requires_grad_(True)
+                q["trained_weights"] = {k: qt[k] for k in ("mean_max_prob", "class_fractions", "pixels_outside_box")}
+                q["seconds"] += qt["seconds"]
             evals.append(q)
             eval_time += q["seconds"]
             eval_cpu += time.process_time() - c1
             print("EVAL", json.dumps(q), flush=True)
-            ckpt.save_checkpoint(model, args.out, record(False))
+            ckpt.save_checkpoint(shipped, args.out, record(False))
 
     save_state()
-    q, x = evaluate(model, get_classifier(), args)
+    q, x = evaluate(shipped, get_classifier(), args)
     q["iteration"] = it
-    q.update(confinement(model, split))
+    q["weights"] = "ema" if ema is not None else "trained"
+    q.update(confinement(shipped, split))
     evals.append(q)
     print("FINAL EVAL", json.dumps(q), flush=True)
     torch.save(x, "/tmp/hw2_energy_final_samples.pt")
-    full = ckpt.save_checkpoint(model, args.out, record(True, {"quality_bar": q}))
+    full = ckpt.save_checkpoint(shipped, args.out, record(True, {"quality_bar": q}))
     save_state()
     print("saved", args.out, full["sha256"][:12], flush=True)
 
