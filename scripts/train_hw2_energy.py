@@ -53,6 +53,10 @@ def parse():
     p.add_argument("--steps", type=int, default=40, help="Langevin steps per iteration")
     p.add_argument("--buffer", type=int, default=512)
     p.add_argument("--reinit", type=float, default=0.05)
+    p.add_argument("--horizon", type=int, default=0,
+                   help="> 0: each buffer chain restarts from U[0, 1] once it has run this many Langevin steps (e.g. "
+                        "2000, Task 5's K), so the negatives are states of chains from noise of every age up to the "
+                        "evaluation's horizon (0: off)")
     p.add_argument("--lr", type=float, default=2e-4)
     p.add_argument("--out-scale", type=float, default=100.0)
     p.add_argument("--alpha-level", type=float, default=1e-4)
@@ -180,6 +184,7 @@ def main():
     eps = energy.hw2_step_size()
     score = energy.energy_score(model, channels_last=cl, bf16=args.bf16)
     buffer = torch.rand((args.buffer, 1, 28, 28), generator=g)
+    age = None  # Langevin steps run by each buffer chain since its start from U[0, 1] (with --horizon)
     evals, history, segments = [], [], []
     pending_evals = sorted(args.eval_at_minutes)
     command = "python " + " ".join([Path(sys.argv[0]).as_posix()] + sys.argv[1:])
@@ -192,6 +197,7 @@ def main():
             group["lr"] = args.lr
         ema_state = st.get("ema")
         buffer = st["buffer"].float()
+        age = st.get("age")
         g.set_state(st["generator"])
         torch.set_rng_state(st["torch_rng"])
         it, history = int(st["iteration"]), st["history"].tolist()
@@ -204,6 +210,8 @@ def main():
         ema.module.load_state_dict(ema_state)
         ema.n_averaged.fill_(1)
     shipped = ema.module if ema is not None else model  # the weights that are evaluated and written to --out
+    if args.horizon and age is None:  # ages unknown (new run or a run without --horizon): staggered
+        age = torch.randint(0, args.horizon // args.steps, (args.buffer,), generator=g) * args.steps
     segments.append({"command": command, "start_iteration": it, "date": dt.date.today().isoformat(),
                      "threads": args.threads, "cpus": os.cpu_count()})
     t0, c0 = time.time(), time.process_time()
@@ -232,6 +240,7 @@ def main():
             return
         st = {"model": model.state_dict(), **({"ema": shipped.state_dict()} if ema is not None else {}),
               "optimizer": opt.state_dict(), "buffer": buffer.clone(),
+              **({"age": age.clone()} if age is not None else {}),
               "generator": g.get_state(), "torch_rng": torch.get_rng_state(), "iteration": torch.tensor(it),
               "history": torch.tensor(history)}
         tmp = Path(args.state).with_suffix(".tmp")
@@ -245,6 +254,9 @@ def main():
         idx = torch.randperm(args.buffer, generator=g)[:args.batch]
         x0 = buffer[idx].clone()
         fresh = torch.rand(args.batch, generator=g) < args.reinit
+        if args.horizon:
+            fresh |= age[idx] >= args.horizon
+            age[idx] = torch.where(fresh, 0, age[idx]) + args.steps
         x0[fresh] = torch.rand((int(fresh.sum()), 1, 28, 28), generator=g)
         model.eval().requires_grad_(False)
         fake = langevin(x0, score, eps, args.steps, generator=g)
