@@ -142,7 +142,7 @@ class _FinalLine:
         return len(s)
 
     def flush(self) -> None:
-        pass
+        """Nothing buffered here: write() prints each finished line at once."""
 
 
 def progress(iterable=None, **kwargs):

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import functools
 import json
 import math
 import os
@@ -155,6 +156,7 @@ def main():
     print(f"real digits: {len(real)} (5k subset + {split.n_test_in_train} test digits; {len(split.x_heldout)} held out)",
           flush=True)
 
+    @functools.cache
     def get_classifier():
         try:
             return energy.load_classifier()
@@ -231,6 +233,18 @@ def main():
             "note": args.note, **(extra or {}),
         }
 
+    def evaluate_shipped(n=None, paired=False) -> tuple[dict, torch.Tensor]:
+        """Task 5's sampler and the ray test on the shipped weights; with --ema and `paired`, also the trained
+        weights on the same chains' seed."""
+        q, x = evaluate(shipped, get_classifier(), args, n=n)
+        q.update(iteration=it, weights="ema" if ema is not None else "trained", **confinement(shipped, split))
+        if ema is not None and paired:
+            qt, _ = evaluate(model, get_classifier(), args, n=n)
+            q["trained_weights"] = {k: qt[k] for k in ("mean_max_prob", "class_fractions", "pixels_outside_box")}
+            q["seconds"] += qt["seconds"]
+        model.train().requires_grad_(True)
+        return q, x
+
     def save_state():
         """The full state beside its record, to resume in a later working period (--resume-state)."""
         segments[-1].update({"end_iteration": it, "seconds": round(time.time() - t0, 1),
@@ -305,16 +319,7 @@ def main():
         if pending_evals and (time.time() - t0 - eval_time) / 60 >= pending_evals[0]:
             pending_evals.pop(0)
             c1 = time.process_time()
-            q, _ = evaluate(shipped, get_classifier(), args, n=args.eval_chains_mid)
-            model.train().requires_grad_(True)
-            q["iteration"] = it
-            q["weights"] = "ema" if ema is not None else "trained"
-            q.update(confinement(shipped, split))
-            if ema is not None:  # the trained weights on the same chains' seed: a paired comparison
-                qt, _ = evaluate(model, get_classifier(), args, n=args.eval_chains_mid)
-                model.train().requires_grad_(True)
-                q["trained_weights"] = {k: qt[k] for k in ("mean_max_prob", "class_fractions", "pixels_outside_box")}
-                q["seconds"] += qt["seconds"]
+            q, _ = evaluate_shipped(n=args.eval_chains_mid, paired=True)
             evals.append(q)
             eval_time += q["seconds"]
             eval_cpu += time.process_time() - c1
@@ -322,10 +327,7 @@ def main():
             ckpt.save_checkpoint(shipped, args.out, record(False))
 
     save_state()
-    q, x = evaluate(shipped, get_classifier(), args)
-    q["iteration"] = it
-    q["weights"] = "ema" if ema is not None else "trained"
-    q.update(confinement(shipped, split))
+    q, x = evaluate_shipped()
     evals.append(q)
     print("FINAL EVAL", json.dumps(q), flush=True)
     torch.save(x, "/tmp/hw2_energy_final_samples.pt")
