@@ -107,6 +107,11 @@ def box_penalty(x: torch.Tensor) -> torch.Tensor:
     return (torch.relu(x - 1) + torch.relu(-x)).reshape(x.shape[0], -1).sum(1)
 
 
+def prox_box(y: torch.Tensor, t: float) -> torch.Tensor:
+    """argmin_x |x - y|^2 / 2 + t * box_penalty(x), pixel by pixel: y moved towards [0, 1] by at most t."""
+    return torch.where(y < 0, (y + t).clamp(max=0.0), torch.where(y > 1, (y - t).clamp(min=1.0), y))
+
+
 def box_constraints(model: ResNet, c: float) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
     """{parameter name: (mask, value)}: the entries that make E(x) = c * box_penalty(x) + (the rest) exactly.
 
@@ -331,7 +336,7 @@ def ray_energy(model: torch.nn.Module, x: torch.Tensor, lams) -> torch.Tensor:
 
 __all__ = ["ResNet", "freeze", "energy_fn", "energy_score", "chunked", "CPU_CHUNK", "hw2_step_size", "sample_hw2", "heldout_split", "mnist_split", "MNISTSplit",
            "load_attachment", "load_energy", "load_classifier", "quality", "passes_bar", "psnr",
-           "denoise_score", "ray_energy", "box_penalty", "box_constraints", "impose", "BOX_CARRIER"]
+           "denoise_score", "ray_energy", "box_penalty", "prox_box", "box_constraints", "impose", "BOX_CARRIER"]
 
 
 def ssim(x: torch.Tensor, ref: torch.Tensor, data_range: float = 1.0, win: int = 7) -> torch.Tensor:

@@ -42,7 +42,7 @@ from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from helpers import checkpoints as ckpt  # noqa: E402
 from helpers import energy  # noqa: E402
-from helpers.samplers import langevin  # noqa: E402
+from helpers.samplers import langevin, langevin_step  # noqa: E402
 from helpers.utils import seed_everything  # noqa: E402
 
 
@@ -58,6 +58,9 @@ def parse():
                    help="> 0: each buffer chain restarts from U[0, 1] once it has run this many Langevin steps (e.g. "
                         "2000, Task 5's K), so the negatives are states of chains from noise of every age up to the "
                         "evaluation's horizon (0: off)")
+    p.add_argument("--short-run", type=int, default=0,
+                   help="K' > 0: non-persistent negatives, K' steps from U[0, 1] over Task 5's time T = eval_steps * eps "
+                        "(step T/K'), the box handled by its proximal step; 0: the replay buffer of HW2-step chains")
     p.add_argument("--lr", type=float, default=2e-4)
     p.add_argument("--out-scale", type=float, default=100.0)
     p.add_argument("--alpha-level", type=float, default=1e-4)
@@ -102,6 +105,19 @@ def parse():
                    help="no training: evaluate the checkpoint --out (e.g. one saved mid-run when the run was stopped "
                         "for time) with the quality bar and write the result into its record")
     return p.parse_args()
+
+
+def short_run_negatives(x0, score, c, horizon, k, generator):
+    """k proximal Langevin steps of size horizon / k on E = c * box_penalty + (the rest): the learned part by a
+    Langevin step, the box by its exact proximal step (a coarse step across the box's kink would bounce)."""
+    h = horizon / k
+
+    def learned(x):  # -grad of (E - c * box_penalty)
+        return score(x) + c * ((x > 1).float() - (x < 0).float())
+    x = x0
+    for _ in range(k):
+        x = energy.prox_box(langevin_step(x, learned, h, generator=generator).detach(), h * c)
+    return x
 
 
 def evaluate(model, classifier, args, seed=1, n=None):
@@ -226,7 +242,9 @@ def main():
             "seed": args.seed, "command": command, "args": vars(args),
             "data": f"MNIST: offline 5k training subset + {split.n_test_in_train} test digits; the 1,000 test digits of "
                     f"helpers.energy.heldout_split(seed={energy.HELDOUT_SEED}) held out",
-            "sampler_in_loop": "x <- x - eps grad E(x) + sqrt(2 eps) N, sqrt(2 eps) = 2/256, U[0,1] restarts, no clamp",
+            "sampler_in_loop": (f"non-persistent: {args.short_run} proximal Langevin steps of T/{args.short_run} from U[0, 1], "
+                                f"T = {args.eval_steps} eps" if args.short_run else
+                                "x <- x - eps grad E(x) + sqrt(2 eps) N, sqrt(2 eps) = 2/256, U[0,1] restarts, no clamp"),
             "iterations": it, "train_seconds": round(seconds_before + time.time() - t0 - eval_time, 1),
             "train_cpu_seconds": round(cpu_before + time.process_time() - c0 - eval_cpu, 1),
             "final": final, "history": history[-400:], "evals": evals, "segments": segments,
@@ -273,7 +291,11 @@ def main():
             age[idx] = torch.where(fresh, 0, age[idx]) + args.steps
         x0[fresh] = torch.rand((int(fresh.sum()), 1, 28, 28), generator=g)
         model.eval().requires_grad_(False)
-        fake = langevin(x0, score, eps, args.steps, generator=g)
+        if args.short_run:
+            x0 = torch.rand((args.batch, 1, 28, 28), generator=g)
+            fake = short_run_negatives(x0, score, args.box_penalty, args.eval_steps * eps, args.short_run, g)
+        else:
+            fake = langevin(x0, score, eps, args.steps, generator=g)
         model.train().requires_grad_(True)
         buffer[idx] = fake
         pos = real[torch.randint(len(real), (args.batch,), generator=g)]

@@ -186,3 +186,11 @@ def test_box_constraints_confine_a_random_network_along_rays():
     energy.impose(model, cons)
     for k, v in model.state_dict().items():
         assert torch.equal(v, before[k])
+
+
+@pytest.mark.parametrize("t", [0.05, 0.7])
+def test_prox_box_is_the_minimiser_of_the_proximal_objective(t):
+    y = torch.linspace(-2.0, 3.0, 101, dtype=torch.float64)
+    grid = torch.linspace(-3.0, 4.0, 70_001, dtype=torch.float64)  # brute force: argmin over a fine grid, pixel by pixel
+    obj = (grid[None] - y[:, None]) ** 2 / 2 + t * (torch.relu(grid - 1) + torch.relu(-grid))[None]
+    torch.testing.assert_close(energy.prox_box(y, t), grid[obj.argmin(1)], atol=2e-4, rtol=0)

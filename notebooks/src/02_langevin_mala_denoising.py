@@ -664,7 +664,7 @@ fig, axes = plt.subplots(1, 2, figsize=(9, 3.2))
 for name in long_runs:
     axes[0].plot(steps_saved, path[name]["E"], "o-", label=rf"$\sqrt{{2\varepsilon}}$={name}")
     axes[1].plot(steps_saved, path[name]["conf"], "o-", label=rf"$\sqrt{{2\varepsilon}}$={name}")
-axes[0].set(xlabel="MALA step", ylabel="mean energy", title="energy along the chain", yscale="symlog")
+axes[0].set(xlabel="MALA step", ylabel="mean energy", title="energy along the chain")
 axes[1].set(xlabel="MALA step", ylabel="mean max-probability", title="classifier confidence along the chain")
 axes[1].legend(fontsize=8)
 plt.tight_layout()
