@@ -20,7 +20,11 @@ about 6-10 s per iteration), then `--eval-only`; see the "stopped" and "not_ship
 Options added for issue 18: --box-penalty (the energy rises outside [0, 1]^784 by construction), --state /
 --resume-state (a run spans several working periods), --ema (an exponential moving average of the weights,
 torch.optim.swa_utils, is what gets evaluated and shipped; the evaluations during training also score the trained
-weights on the same chains' seed, a paired comparison). The trials and their readings: checkpoints/hw2_energy_trials.json.
+weights on the same chains' seed, a paired comparison), --horizon (buffer chains restart after K steps), --short-run K'
+(non-persistent negatives: K' steps from U[0, 1] over Task 5's own time T = 2000 eps, so the negatives are what Task 5's
+sampler makes, on a K'-step grid that costs 2000/K' times less; the box's kink is handled by its exact proximal step,
+helpers.energy.prox_box, since a coarse step across a slope of 1000 would bounce). The trials and their readings:
+checkpoints/hw2_energy_trials.json.
 At the end: 100 chains of Task 5's sampler (U[0, 1], sqrt(2 eps) = 2/256, K = 2000) labelled by the shipped
 classifier (checkpoints/mnist_classifier.pt; trained first if missing), written into the record.
 """
