@@ -70,6 +70,9 @@ def parse():
     p.add_argument("--alpha-level", type=float, default=1e-4)
     p.add_argument("--alpha-gap", type=float, default=1e-6)
     p.add_argument("--data-noise", type=float, default=0.01)
+    p.add_argument("--clamp-data", action="store_true",
+                   help="clamp the noisy real digits to [0, 1]: with --box-penalty their noise would otherwise cross the "
+                        "box's wall at 0, and the learned part is rewarded for cancelling the wall there")
     p.add_argument("--ray-weight", type=float, default=0.0,
                    help="weight of the ray hinge (0: off): brightened digits lam*x, lam ~ U[--ray-lam], must have an "
                         "energy at least --ray-margin*(lam-1) above x (the piecewise-linear energy otherwise falls "
@@ -304,6 +307,8 @@ def main():
         buffer[idx] = fake
         pos = real[torch.randint(len(real), (args.batch,), generator=g)]
         pos = pos + args.data_noise * torch.randn(pos.shape, generator=g)
+        if args.clamp_data:
+            pos = pos.clamp(0, 1)
         batch = [pos, fake]
         if args.ray_weight:
             lam = torch.empty(args.batch, 1, 1, 1).uniform_(*args.ray_lam, generator=g)
