@@ -334,9 +334,23 @@ def ray_energy(model: torch.nn.Module, x: torch.Tensor, lams) -> torch.Tensor:
     return torch.stack([model(lam * x) for lam in lams])
 
 
+RAY_LAMS = (1.5, 2.0, 4.0, 8.0)  # the ray test's brightening factors (issue 18's confinement bar)
+
+
+def ray_rises_share(model: torch.nn.Module, x: torch.Tensor, lams=RAY_LAMS) -> float:
+    """Share of the digits x whose energy rises along the ray: E(lam x) > E(x) for every lam in `lams`."""
+    e = ray_energy(model, x, (1.0,) + tuple(lams))
+    return (e[1:] > e[:1]).all(0).float().mean().item()
+
+
+def share_outside(x: torch.Tensor, margin: float = 0.1) -> float:
+    """Share of pixels outside [-margin, 1 + margin] (issue 18's confinement bar: at most 1% with margin 0.1)."""
+    return ((x < -margin) | (x > 1 + margin)).float().mean().item()
+
+
 __all__ = ["ResNet", "freeze", "energy_fn", "energy_score", "chunked", "CPU_CHUNK", "hw2_step_size", "sample_hw2", "heldout_split", "mnist_split", "MNISTSplit",
            "load_attachment", "load_energy", "load_classifier", "quality", "passes_bar", "psnr",
-           "denoise_score", "ray_energy", "box_penalty", "prox_box", "box_constraints", "impose", "BOX_CARRIER"]
+           "denoise_score", "ray_energy", "RAY_LAMS", "ray_rises_share", "share_outside", "box_penalty", "prox_box", "box_constraints", "impose", "BOX_CARRIER"]
 
 
 def ssim(x: torch.Tensor, ref: torch.Tensor, data_range: float = 1.0, win: int = 7) -> torch.Tensor:

@@ -136,15 +136,14 @@ def evaluate(model, classifier, args, seed=1, n=None):
     q.pop("labels")
     q["passes"] = energy.passes_bar(q)
     q["pixel_range"] = [x.min().item(), x.max().item()]
-    q["pixels_outside_box"] = ((x < -0.1) | (x > 1.1)).float().mean().item()
+    q["pixels_outside_box"] = energy.share_outside(x)
     q["seconds"] = round(time.time() - t, 1)
     return q, x
 
 
-def confinement(model, split, lams=(1.5, 2.0, 4.0, 8.0)) -> dict:
-    """Share of held-out digits whose energy rises along lam*x for every lam in `lams` (the ray test)."""
-    e = energy.ray_energy(model, split.x_heldout, (1.0,) + tuple(lams))
-    return {"ray_rises_share": (e[1:] > e[:1]).all(0).float().mean().item()}
+def confinement(model, split) -> dict:
+    """Share of held-out digits whose energy rises along lam*x for every lam in energy.RAY_LAMS (the ray test)."""
+    return {"ray_rises_share": energy.ray_rises_share(model, split.x_heldout)}
 
 
 def eval_only(args):

@@ -194,3 +194,19 @@ def test_prox_box_is_the_minimiser_of_the_proximal_objective(t):
     grid = torch.linspace(-3.0, 4.0, 70_001, dtype=torch.float64)  # brute force: argmin over a fine grid, pixel by pixel
     obj = (grid[None] - y[:, None]) ** 2 / 2 + t * (torch.relu(grid - 1) + torch.relu(-grid))[None]
     torch.testing.assert_close(energy.prox_box(y, t), grid[obj.argmin(1)], atol=2e-4, rtol=0)
+
+
+def test_ray_rises_share_and_share_outside_against_direct_counts():
+    torch.manual_seed(4)
+    m = energy.freeze(energy.ResNet(1), channels_last=False)
+    x = torch.rand(20, 1, 28, 28)
+    # zero biases: E(lam x) = lam E(x), so the energy rises along every ray exactly where E(x) > 0
+    with torch.no_grad():
+        positive = (m(x) > 0).float().mean().item()
+    assert energy.ray_rises_share(m, x) == pytest.approx(positive)
+    with torch.no_grad():
+        m._el["out_fc"].weight.neg_()  # E -> -E: still homogeneous, the signs flip
+    assert energy.ray_rises_share(m, x) == pytest.approx(1 - positive)
+    y = torch.tensor([[-0.2, -0.1, 0.0, 0.5, 1.0, 1.1, 1.2, 3.0]])
+    assert energy.share_outside(y) == pytest.approx(3 / 8)
+    assert energy.share_outside(y, margin=0.0) == pytest.approx(5 / 8)
