@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 PY=${PY:-.venv/bin/python}
 run() { echo "== $*"; "$PY" "$@"; }
 run scripts/train_mnist_classifier.py --epochs 6
-run scripts/train_hw2_energy.py --max-iters 350 --minutes 1000 --batch 32 --buffer 512 --lr 2e-4 --save-every 10
+PY="$PY" bash scripts/train_hw2_energy_chain.sh  # HW2's energy: three runs and an average (see the script)
 run scripts/train_vqvae.py --data mnist
 run scripts/train_vqvae.py --data fashion
 run scripts/train_hoda_gans.py --only classifier

@@ -34,6 +34,7 @@ import json
 import math
 import subprocess
 import sys
+import textwrap
 import time
 
 import matplotlib.pyplot as plt
@@ -317,15 +318,19 @@ plt.show()
 
 # %%
 if RETRAIN:
-    subprocess.run([sys.executable, str(repo_root() / "scripts" / "train_hw2_energy.py")], check=True)
+    subprocess.run(["bash", str(repo_root() / "scripts" / "train_hw2_energy_chain.sh")], check=True)
 ebm = energy.load_energy(device=device)
 clf = energy.load_classifier(device=device)
 rec = ckpt.load_record(energy.ENERGY_CKPT)
 clf_rec = ckpt.load_record(energy.CLASSIFIER_CKPT)
-print(f"energy: {rec['iterations']} training iterations, {rec['train_seconds'] / 60:.0f} min, "
-      f"sha256 {rec['sha256'][:12]}..., final={rec['final']}")
+qb = rec["quality_bar"]
+print(f"energy: sha256 {rec['sha256'][:12]}..., written by: {rec['command'].split(' --note')[0]}")
 print(f"  data: {rec['data']}")
-print(f"  sampler in the training loop: {rec['sampler_in_loop']}")
+print(textwrap.fill(f"  how it was trained: {rec['note']}", 118, subsequent_indent="    "))
+print(f"  its record's evaluation ({rec.get('evaluation', 'Task 5 sampler')}): mean max-prob "
+      f"{qb['mean_max_prob']:.3f}, smallest class {qb['min_class_fraction']:.0%}, "
+      f"{qb.get('pixels_outside_box', float('nan')):.1%} of pixels outside [-0.1, 1.1], "
+      f"ray test {qb.get('ray_rises_share', float('nan')):.0%}")
 print(f"classifier: held-out accuracy {clf_rec['heldout_accuracy']:.4f} on 1,000 test digits never trained on")
 E = energy.energy_fn(ebm, channels_last=True)  # channels-last input for the channels-last frozen model
 score = energy.energy_score(ebm, channels_last=True)
@@ -409,9 +414,14 @@ lams = [0, 0.5, 1, 1.5, 2, 3, 4, 6, 8]
 e_ray = energy.ray_energy(ebm, ray_digits.contiguous(memory_format=torch.channels_last), lams).cpu()  # (9, 30)
 falls = (e_ray[-1] < e_ray[2]).float().mean().item()
 slope = ((e_ray[-1] - e_ray[-2]) / (lams[-1] - lams[-2])).median().item()
+C_BOX = ebm._el["out_fc"].weight[0, energy.BOX_CARRIER].item()  # the wall's slope c, built into the network
+wall = torch.stack([C_BOX * energy.box_penalty(lam * ray_digits) for lam in lams]).cpu()  # (9, 30)
 fig, ax = plt.subplots(figsize=(5.5, 3.2))
 ax.plot(lams, e_ray.numpy(), color="tab:blue", alpha=0.3, lw=1)
 ax.plot(lams, e_ray.median(1).values.numpy(), color="k", lw=2, label="median over the 30 digits")
+ax.plot(lams, wall.median(1).values.numpy(), color="tab:orange", lw=1.5, ls="--", label="median wall term")
+ax.plot(lams, (e_ray - wall).median(1).values.numpy(), color="tab:green", lw=1.5, ls="--",
+        label="median learned rest")
 ax.axvline(1, color="tab:red", ls="--", lw=1, label=r"$\lambda=1$: the real digit")
 ax.set(title=r"Energy along the ray $\lambda x$ (brightened held-out digits)", xlabel=r"$\lambda$",
        ylabel=r"$E_\theta(\lambda x)$")
@@ -422,16 +432,17 @@ print("median E(lam x) at lam =", lams, ":", [f"{v:.0f}" for v in e_ray.median(1
 x_ho = energy.mnist_split().x_heldout.to(device).contiguous(memory_format=torch.channels_last)
 print(f"ray test on the {x_ho.shape[0]:,} held-out digits: E(lam x) > E(x) for every lam in {energy.RAY_LAMS} for "
       f"{energy.ray_rises_share(ebm, x_ho):.1%} of them")
+print(f"the box built into the energy: E(x) = {C_BOX:.0f} * sum_i [relu(x_i - 1) + relu(-x_i)] + (the learned rest)")
+print("median wall term   at lam =", lams, ":", [f"{v:.0f}" for v in wall.median(1).values.tolist()])
+print("median learned rest at lam =", lams, ":", [f"{v:.0f}" for v in (e_ray - wall).median(1).values.tolist()])
+print(f"learned rest alone: E_rest(8x) < E_rest(x) for {((e_ray - wall)[-1] < (e_ray - wall)[2]).float().mean():.0%} "
+      "of the 30 digits")
 trials = json.loads((utils.checkpoints_dir() / "hw2_energy_trials.json").read_text())
-print("ray-hinge training attempts (checkpoints/hw2_energy_trials.json), evaluated with Task 5's sampler:")
-for t in trials["trials"]:
-    if "ray hinge" in t["name"] and "quality_bar" in t:
-        qb = t["quality_bar"]
-        print(f"  {t['name']}: {t['iterations']} iterations, mean max-prob {qb['mean_max_prob']:.3f}, "
-              f"pixels in {qb['pixel_range']}")
-hinged = [v for k, v in trials["ray_analysis"].items() if k.startswith("G")][0]
-print(f"  median slope dE/dlambda between 6 and 8 after the hinge (attempt G): {hinged['slope']:+.0f}, "
-      f"fraction of digits with E(8x) < E(x): {hinged['fraction_falling']:.0%}")
+print("earlier energies without the box (checkpoints/hw2_energy_trials.json, ray analysis on the same 30 digits):")
+for k, v in trials["ray_analysis"].items():
+    if isinstance(v, dict):
+        print(f"  {k}: E(8x) < E(x) for {v['fraction_falling']:.0%}, median slope dE/dlambda between 6 and 8 "
+              f"{v['slope']:+.0f}")
 
 # %% [markdown]
 # **Reading.** For 60% of the 30 held-out digits the energy at $8x$ is below the energy of the digit itself, and
@@ -564,7 +575,8 @@ plt.show()
 x0, g = u01(N_CHAINS, seed=10)
 x_warm = samplers.langevin(x0, score, eps_of(NOISE_2), K_INIT, generator=g, show_progress=True, desc="Task 10 warm-up")
 q_warm = describe(x_warm, "after the Langevin warm start")
-SWEEP = {"3/256": 3 / 256, "2/256": 2 / 256, "1/256": 1 / 256, "0.5/256": 0.5 / 256, "0.25/256": 0.25 / 256}
+SWEEP = {"3/256": 3 / 256, "2/256": 2 / 256, "1/256": 1 / 256, "0.5/256": 0.5 / 256, "0.25/256": 0.25 / 256,
+         "0.125/256": 0.125 / 256}
 t_warm = {name: print_terms(f"warm start, sqrt(2 eps) = {name:>8}", x_warm, nz, seed=100 + i)
           for i, (name, nz) in enumerate(SWEEP.items())}
 
