@@ -186,8 +186,8 @@ def annealed_langevin(x0: Tensor, score: Callable[[Tensor, float], Tensor], sigm
 
 def mala_proposal_terms(x: Tensor, log_prob: Callable[[Tensor], Tensor], step_size: float,
                         generator: torch.Generator | None = None) -> dict[str, Tensor]:
-    """One Langevin proposal from each chain of x and the terms of its log alpha (mala_log_accept_terms)."""
+    """One Langevin proposal y from each chain of x and the terms of its log alpha (mala_log_accept_terms), plus y."""
     lp_x, s_x = log_prob_and_score(log_prob, x)
     y = x + step_size * s_x + math.sqrt(2.0 * step_size) * randn_like(x, generator)
     lp_y, s_y = log_prob_and_score(log_prob, y)
-    return mala_log_accept_terms(x, y, lp_x, lp_y, s_x, s_y, step_size)
+    return {**mala_log_accept_terms(x, y, lp_x, lp_y, s_x, s_y, step_size), "proposal": y.detach()}

@@ -52,6 +52,9 @@ def test_proposal_terms_acceptance_matches_mala_first_step():
     x = utils.randn(n, 2, generator=utils.generator(3)) * math.sqrt(var)
     t = samplers.mala_proposal_terms(x, log_p, eps, generator=utils.generator(4))
     p_acc = t["log_alpha"].clamp(max=0).exp().mean().item()
+    # the returned proposal is the y of the terms: its forward log q is -|y - x - eps grad log p(x)|^2 / (4 eps)
+    y = t["proposal"]
+    torch.testing.assert_close(t["log_q_forward"], -((y - x * (1 - eps / var)) ** 2).sum(1) / (4 * eps))
     res = samplers.mala(x, log_p, eps, 1, generator=utils.generator(5))
     se = math.sqrt(p_acc * (1 - p_acc) / n)
     assert abs(res.acceptance_rate - p_acc) < 5 * se + 1e-3
