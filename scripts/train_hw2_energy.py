@@ -124,6 +124,20 @@ def parse():
     return p.parse_args()
 
 
+MODEL = "helpers.energy.ResNet(n_channels=1) (HW2 architecture, down-sampling shortcut padding 0)"
+
+
+def command_line() -> str:
+    """This process's command, as recorded beside the checkpoint."""
+    return "python " + " ".join([Path(sys.argv[0]).as_posix()] + sys.argv[1:])
+
+
+def data_description(split) -> str:
+    """The training data, as recorded beside the checkpoint."""
+    return (f"MNIST: offline 5k training subset + {split.n_test_in_train} test digits; the 1,000 test digits of "
+            f"helpers.energy.heldout_split(seed={energy.HELDOUT_SEED}) held out")
+
+
 def short_run_negatives(x0, score, c, horizon, k, generator):
     """k proximal Langevin steps of size horizon / k on E = c * box_penalty + (the rest): the learned part by a
     Langevin step, the box by its exact proximal step (a coarse step across the box's kink would bounce)."""
@@ -188,7 +202,6 @@ def average_snapshots(args):
     q, _ = evaluate(model, energy.load_classifier(), args)
     q.update(confinement(model, split))
     print("FINAL EVAL", json.dumps(q), flush=True)
-    command = "python " + " ".join([Path(sys.argv[0]).as_posix()] + sys.argv[1:])
     keys = ("seed", "command", "sampler_in_loop", "iterations", "train_seconds", "train_cpu_seconds", "segments", "note")
     stages = [{"record": Path(r).as_posix(), **{k: v for k, v in json.loads(Path(r).read_text()).items() if k in keys}}
               for r in args.stages]
@@ -196,10 +209,9 @@ def average_snapshots(args):
         "stages": stages, "seed": [st.get("seed") for st in stages],
         "stages_train_seconds": round(sum(st.get("train_seconds", 0) for st in stages), 1),
         "stages_train_cpu_seconds": round(sum(st.get("train_cpu_seconds", 0) for st in stages), 1),
-        "model": "helpers.energy.ResNet(n_channels=1) (HW2 architecture, down-sampling shortcut padding 0)",
-        "command": command, "averaged_from": [{"file": p.as_posix(), "sha256": ckpt.sha256sum(p)} for p in paths],
-        "data": f"MNIST: offline 5k training subset + {split.n_test_in_train} test digits; the 1,000 test digits of "
-                f"helpers.energy.heldout_split(seed={energy.HELDOUT_SEED}) held out",
+        "model": MODEL, "command": command_line(),
+        "averaged_from": [{"file": p.as_posix(), "sha256": ckpt.sha256sum(p)} for p in paths],
+        "data": data_description(split),
         "evaluation": f"Task 5's sampler, {args.eval_chains} chains, {args.eval_steps} steps, seed 1; ray test on the "
                       f"{len(split.x_heldout)} held-out digits",
         "evaluation_seconds": round(time.time() - t0, 1), "evaluation_cpu_seconds": round(time.process_time() - c0, 1),
@@ -255,7 +267,7 @@ def main():
     age = None  # Langevin steps run by each buffer chain since its start from U[0, 1] (with --horizon)
     evals, history, segments = [], [], []
     pending_evals = sorted(args.eval_at_minutes)
-    command = "python " + " ".join([Path(sys.argv[0]).as_posix()] + sys.argv[1:])
+    command = command_line()
     it, seconds_before, cpu_before = 0, 0.0, 0.0
     if args.resume_state:
         st = torch.load(args.resume_state, map_location="cpu", weights_only=True)
@@ -288,10 +300,8 @@ def main():
 
     def record(final: bool, extra: dict | None = None) -> dict:
         return {
-            "model": "helpers.energy.ResNet(n_channels=1) (HW2 architecture, down-sampling shortcut padding 0)",
-            "seed": args.seed, "command": command, "args": vars(args),
-            "data": f"MNIST: offline 5k training subset + {split.n_test_in_train} test digits; the 1,000 test digits of "
-                    f"helpers.energy.heldout_split(seed={energy.HELDOUT_SEED}) held out",
+            "model": MODEL, "seed": args.seed, "command": command, "args": vars(args),
+            "data": data_description(split),
             "sampler_in_loop": (f"non-persistent: {args.short_run} proximal Langevin steps of T/{args.short_run} from U[0, 1], "
                                 f"T = {args.eval_steps} eps" if args.short_run else
                                 "x <- x - eps grad E(x) + sqrt(2 eps) N, sqrt(2 eps) = 2/256, U[0,1] restarts, no clamp"),
