@@ -2,6 +2,8 @@
 accuracy, probabilities and penultimate features (for Frechet distances and sample-quality scores)."""
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -96,3 +98,41 @@ def features(model: SmallCNN, x: torch.Tensor, batch_size: int = 1000) -> torch.
 def accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
     """Fraction of correctly classified images."""
     return (predict_proba(model, x).argmax(1) == y).float().mean().item()
+
+
+def c2st(x_real: torch.Tensor, x_fake: torch.Tensor, folds: int = 2, steps: int = 400, width: int = 16,
+         batch_size: int = 64, seed: int = 0, device=None) -> dict:
+    """Classifier two-sample test: held-out accuracy of a small CNN trained to tell x_real from x_fake.
+
+    Each image is scored by a classifier that did not train on it (`folds`-fold cross-fitting), so the accuracy
+    is over all 2n images (each fold's classifier gets about `steps` Adam steps, enough for its batch-norm
+    statistics to settle, whatever n is); 0.5 means the two sets are indistinguishable to this classifier, 1.0 that every image
+    is told apart. Returns accuracy, n, and its 95% Clopper-Pearson interval (scipy.stats.binomtest).
+    Images are (n, 1, 28, 28) in [0, 1]; both sets are cut to the smaller size so that chance is 0.5.
+    """
+    from scipy.stats import binomtest
+
+    if x_real.dim() != 4 or x_real.shape[1:] != x_fake.shape[1:]:
+        raise ValueError(f"c2st needs two image batches of one shape (n, C, H, W), got {tuple(x_real.shape)} "
+                         f"and {tuple(x_fake.shape)}")
+    n = min(len(x_real), len(x_fake))
+    if n < folds:
+        raise ValueError(f"c2st needs at least {folds} images per set, got {len(x_real)} and {len(x_fake)}")
+    if not (torch.isfinite(x_real).all() and torch.isfinite(x_fake).all()):
+        raise ValueError("c2st got NaN or inf pixels; score finite images in [0, 1]")
+    g = utils.generator(seed)
+    x = torch.cat([x_real[:n], x_fake[:n]]).float().cpu()
+    y = torch.cat([torch.zeros(n, dtype=torch.long), torch.ones(n, dtype=torch.long)])
+    fold = utils.randperm(2 * n, generator=g) % folds
+    correct = 0
+    for k in range(folds):
+        train, test = fold != k, fold == k
+        with torch.random.fork_rng(devices=[]):  # initial weights and dropout from this seed; the caller's RNG untouched
+            torch.manual_seed(seed + k)
+            model = SmallCNN(2, width=width).to(device or "cpu")
+            epochs = math.ceil(steps / math.ceil(int(train.sum()) / batch_size))
+            train_classifier(model, x[train], y[train], epochs=epochs, batch_size=batch_size, shift=0,
+                             seed=seed + k, device=device, show_progress=False)
+        correct += int((predict_proba(model, x[test]).argmax(1) == y[test]).sum())
+    ci = binomtest(correct, 2 * n).proportion_ci(0.95, method="exact")
+    return {"accuracy": correct / (2 * n), "n": 2 * n, "ci95": [ci.low, ci.high]}

@@ -1,0 +1,275 @@
+"""Train an unconditional energy E(x) on MNIST (Homework 5, coding practice 1, Task 1.4) by contrastive divergence
+with the deep-EBM tutorial's recipe, in one of three variants of the negatives, and evaluate it.
+
+    python scripts/train_ebm_mnist.py --variant buffer            # writes checkpoints/ebm_mnist_buffer.pt + .json
+    python scripts/train_ebm_mnist.py --variant buffer --resume   # continue from runs/ebm_mnist_buffer_seed0_state.pt
+    python scripts/train_ebm_mnist.py --variant noise --smoke     # seconds; writes to /tmp, checks the code paths
+
+The three variants differ only in where the chains start and in the noise schedule (helpers.ebm.train_step serves
+all three):
+- noise:  every chain starts from U[-1, 1] noise;
+- buffer: 95% of the chains start from a replay buffer of past negatives, 5% from noise (the tutorial's recipe);
+- decay:  the buffer, with eps decaying geometrically from 0.005 to 0.001 along each chain.
+
+Recipe (the tutorial's, as flags):
+- data: the offline 5k MNIST training subset plus the 9,000 MNIST test digits outside the 1,000 held out by
+  helpers.energy.heldout_split (14,000 digits), pixels mapped to [-1, 1], N(0, 0.005^2) noise on the real digits;
+- model: the tutorial's Swish CNN (helpers.ebm.CNNEnergy, hidden 32, 68,737 parameters);
+- negatives: 60 steps of x <- x - (eps^2 / 2) grad E(x) / T + eps eta with eps = 0.005 and T = 1.25e-6 (a gradient
+  step of 10), per-pixel gradients clipped at 0.03, pixels clamped to [-1, 1]; buffer of 8,192 images;
+- loss: E(real).mean() - E(fake).mean() + alpha (mean E_real^2 + mean E_fake^2), alpha = 0.1; Adam lr 1e-4,
+  betas (0, 0.999); parameter-gradient norm clipped at 0.1; batch 128.
+Evaluation (every --eval-every iterations and at the end, on chains the training never saw): --eval-chains chains
+from U[-1, 1], --eval-steps steps of the variant's own sampler (seed 1000 + seed), scored by the project's MNIST
+classifier (mean max-probability, smallest class share: helpers.energy.quality) and by a classifier two-sample
+test against as many held-out digits (helpers.classifier.c2st; 0.5 = indistinguishable). The final evaluation
+adds the energy as an out-of-distribution score (AUROC against 1,000 Fashion-MNIST test images and the tutorial's
+noise / noisy / flipped / shrunken digits) and the two-sample test's controls (held-out digits against training
+digits: about 0.5; U[-1, 1] noise against held-out digits: about 1.0).
+
+Resumable: the whole training state (weights, Adam, buffer, both random generators, data order, curves) is written
+to --state every --state-every iterations and at the end; --resume continues it exactly. The record (seed, data,
+command, CPU time, load, sha256, curves, evaluations) is written beside the checkpoint; the negatives snapshotted
+along training go to checkpoints/ebm_mnist_<variant>_snapshots.pt (uint8).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from helpers import checkpoints as ckpt  # noqa: E402
+from helpers import data, ebm, energy, utils  # noqa: E402
+from helpers.classifier import c2st  # noqa: E402
+from helpers.utils import get_device, seed_everything  # noqa: E402
+
+VARIANTS = {
+    "noise": dict(use_buffer=False, decay=False),
+    "buffer": dict(use_buffer=True, decay=False),
+    "decay": dict(use_buffer=True, decay=True),
+}
+
+
+def parse(argv=None):
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--variant", choices=sorted(VARIANTS), required=True)
+    p.add_argument("--iters", type=int, default=3000, help="training iterations in all (a resumed run stops here too)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--threads", type=int, default=1, help="torch threads (CPU)")
+    p.add_argument("--batch", type=int, default=128)
+    p.add_argument("--steps", type=int, default=60, help="Langevin steps per training iteration")
+    p.add_argument("--eps", type=float, default=0.005, help="eps of the rule (the noise std per step)")
+    p.add_argument("--eps-end", type=float, default=0.001, help="decay variant: eps at a chain's last step")
+    p.add_argument("--temperature", type=float, default=1.25e-6, help="T: gradient step eps^2 / (2 T)")
+    p.add_argument("--grad-clip", type=float, default=0.03, help="per-pixel clip of grad_x E")
+    p.add_argument("--alpha", type=float, default=0.1, help="weight of the energy regulariser")
+    p.add_argument("--lr", type=float, default=1e-4)
+    p.add_argument("--clip-norm", type=float, default=0.1, help="clip of the parameter-gradient norm")
+    p.add_argument("--buffer", type=int, default=8192)
+    p.add_argument("--fresh", type=float, default=0.05, help="share of buffer chains restarted from noise")
+    p.add_argument("--snapshot-every", type=int, default=250, help="keep 16 negatives every this many iterations")
+    p.add_argument("--eval-every", type=int, default=500, help="evaluate from noise every this many iterations (0: end only)")
+    p.add_argument("--eval-chains", type=int, default=256)
+    p.add_argument("--eval-steps", type=int, default=256)
+    p.add_argument("--c2st-steps", type=int, default=400, help="Adam steps of each two-sample-test classifier")
+    p.add_argument("--state-every", type=int, default=250)
+    p.add_argument("--state", default=None, help="training-state file (default runs/ebm_mnist_<variant>_seed<k>_state.pt)")
+    p.add_argument("--resume", action="store_true", help="continue from --state")
+    p.add_argument("--out", default=None, help="checkpoint name (default ebm_mnist_<variant>.pt in checkpoints/)")
+    p.add_argument("--smoke", action="store_true", help="a few iterations on a small subset, written to /tmp")
+    args = p.parse_args(argv)
+    if args.iters < 1 or args.batch < 1 or args.steps < 1 or args.eval_chains < 2 or args.eval_steps < 1:
+        p.error("--iters, --batch, --steps, --eval-steps must be >= 1 and --eval-chains >= 2")
+    if args.smoke:
+        args.iters, args.steps, args.eval_steps, args.eval_chains, args.buffer = 4, 3, 5, 16, 256
+        args.snapshot_every, args.eval_every, args.state_every, args.c2st_steps = 2, 2, 2, 20
+    tmp = Path(tempfile.gettempdir())
+    args.out = args.out or (str(tmp / f"ebm_mnist_{args.variant}_smoke.pt") if args.smoke else f"ebm_mnist_{args.variant}.pt")
+    args.state = args.state or str((tmp if args.smoke else utils.repo_root() / "runs")
+                                   / f"ebm_mnist_{args.variant}_seed{args.seed}_state.pt")
+    return args
+
+
+def sampler_for(args, n_steps: int) -> ebm.SamplerConfig:
+    """The variant's sampler over n_steps (the decay variant decays eps over the whole chain)."""
+    eps = (args.eps, args.eps_end) if VARIANTS[args.variant]["decay"] else args.eps
+    return ebm.SamplerConfig(n_steps=n_steps, eps=eps, temperature=args.temperature, grad_clip=args.grad_clip)
+
+
+def load_data(smoke: bool):
+    """Training digits, held-out test digits and Fashion-MNIST test images, in [-1, 1], with a description."""
+    x, _, x_held, _, n_test_in_train = energy.mnist_split()
+    xf, _ = data.fashion_mnist(train=False)
+    xf = xf[utils.randperm(len(xf), generator=utils.generator(0))[:len(x_held)]]
+    if smoke:
+        x, x_held, xf = x[::50], x_held[:200], xf[:200]
+    desc = (f"MNIST: offline 5k training subset + {n_test_in_train} test digits outside the held-out 1,000 "
+            f"(helpers.energy.heldout_split, seed {energy.HELDOUT_SEED}) = {len(x)} digits; evaluation: the "
+            f"{len(x_held)} held-out test digits and {len(xf)} Fashion-MNIST test images (seed 0)")
+    return ebm.to_signed(x), ebm.to_signed(x_held), ebm.to_signed(xf), desc
+
+
+def sample_from_noise(model, sampler: ebm.SamplerConfig, n: int, seed: int, device) -> torch.Tensor:
+    """n chains from U[-1, 1] under the sampler; returns the final images in [-1, 1] (CPU)."""
+    g = utils.generator(seed, device)
+    model.eval().requires_grad_(False)
+    x0 = ebm.uniform_noise(n, (1, 28, 28), g, device)
+    return sampler.run(model, x0, generator=g).cpu()
+
+
+def evaluate(model, args, x_held: torch.Tensor, classifier, device, controls: dict | None = None) -> dict:
+    """Samples from noise scored by the classifier and by the two-sample test against held-out digits."""
+    t0 = time.perf_counter()
+    seed = 1000 + args.seed  # never a training seed
+    xs = sample_from_noise(model, sampler_for(args, args.eval_steps), args.eval_chains, seed, device)
+    real = x_held[utils.randperm(len(x_held), generator=utils.generator(seed))[:args.eval_chains]]
+    q = energy.quality(classifier, ebm.to_unit(xs))
+    test = c2st(ebm.to_unit(real), ebm.to_unit(xs), steps=args.c2st_steps, seed=seed, device=device)
+    out = {"mean_max_prob": round(q["mean_max_prob"], 4), "min_class": round(q["min_class_fraction"], 4),
+           "class_fractions": q["class_fractions"], "c2st_accuracy": round(test["accuracy"], 4),
+           "c2st_ci95": [round(v, 4) for v in test["ci95"]], "c2st_n": test["n"],
+           "mean_energy_samples": round(ebm.energy_scores(model, xs).mean().item(), 4),
+           "mean_energy_heldout": round(ebm.energy_scores(model, real).mean().item(), 4),
+           "chains": args.eval_chains, "steps": args.eval_steps, "sampler_seed": seed}
+    if controls:
+        g = utils.generator(seed + 1)
+        x_train_ctrl = controls["x_train"][utils.randperm(len(controls["x_train"]), generator=g)[:args.eval_chains]]
+        noise = ebm.uniform_noise(args.eval_chains, (1, 28, 28), g)
+        out["c2st_controls"] = {
+            "heldout_vs_training_digits": round(c2st(ebm.to_unit(real), ebm.to_unit(x_train_ctrl), steps=args.c2st_steps,
+                                                     seed=seed)["accuracy"], 4),
+            "heldout_vs_uniform_noise": round(c2st(ebm.to_unit(real), ebm.to_unit(noise), steps=args.c2st_steps,
+                                                   seed=seed)["accuracy"], 4)}
+        q_noise = energy.quality(classifier, ebm.to_unit(noise))
+        out["classifier_on_noise"] = {"mean_max_prob": round(q_noise["mean_max_prob"], 4),
+                                      "min_class": round(q_noise["min_class_fraction"], 4)}
+        out.update({k: round(v, 4) for k, v in ebm.ood_report(model, x_held, controls["x_fashion"], seed=args.seed).items()})
+    out["eval_seconds"] = round(time.perf_counter() - t0, 1)
+    model.requires_grad_(True).train()
+    return out
+
+
+def save_state(path: Path, it: int, model, opt, buffer, g, perm, pos, hist: ebm.History, evals: list, cpu_used: float,
+               wall_used: float, loads: list) -> None:
+    """Everything a resumed run needs, written atomically (weights_only-loadable types only)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    state = {"iteration": it, "model": model.state_dict(), "optimizer": opt.state_dict(),
+             "buffer": None if buffer is None else {"x": buffer.x, "next": buffer._next,
+                                                    "generator": buffer.generator.get_state()},
+             "generator": g.get_state(), "perm": perm, "pos": pos,
+             "curves": {k: getattr(hist, k) for k in ("loss", "cd", "reg", "e_real", "e_fake", "grad_norm")},
+             "snapshots": hist.snapshots, "evals": json.dumps(evals), "cpu_seconds": cpu_used,
+             "wall_seconds": wall_used, "loads": json.dumps(loads)}
+    tmp = path.with_suffix(".tmp")
+    torch.save(state, tmp)
+    os.replace(tmp, path)
+
+
+def main(argv=None):
+    args = parse(argv)
+    torch.set_num_threads(args.threads)
+    device = get_device()
+    seed_everything(args.seed)
+    x, x_held, x_fashion, desc = load_data(args.smoke)
+    v = VARIANTS[args.variant]
+    model = ebm.build("cnn", hidden=32).to(device)
+    opt = ebm.make_optimizer(model, args.lr)
+    sampler = sampler_for(args, args.steps)
+    buffer = ebm.ReplayBuffer((1, 28, 28), args.buffer, args.fresh, seed=args.seed) if v["use_buffer"] else None
+    g = utils.generator(args.seed, device)
+    hist = ebm.History()
+    perm, pos, start_it, evals, cpu_before, wall_before, loads = None, 0, 0, [], 0.0, 0.0, []
+    state_path = Path(args.state)
+    if args.resume:
+        if not state_path.exists():
+            sys.exit(f"--resume: no training state at {state_path}; start without --resume")
+        s = torch.load(state_path, map_location="cpu", weights_only=True)
+        model.load_state_dict(s["model"])
+        opt.load_state_dict(s["optimizer"])
+        if buffer is not None:
+            buffer.x, buffer._next = s["buffer"]["x"], s["buffer"]["next"]
+            buffer.generator.set_state(s["buffer"]["generator"])
+        g.set_state(s["generator"])
+        perm, pos, start_it = s["perm"], s["pos"], s["iteration"]
+        for k, vals in s["curves"].items():
+            setattr(hist, k, list(vals))
+        hist.snapshots, hist.iterations = dict(s["snapshots"]), start_it
+        evals, loads = json.loads(s["evals"]), json.loads(s["loads"])
+        cpu_before, wall_before = s["cpu_seconds"], s["wall_seconds"]
+        print(f"resumed {state_path} at iteration {start_it}", flush=True)
+    if perm is None:
+        perm = utils.randperm(len(x), generator=g, device=x.device)
+    classifier = energy.load_classifier(device=device)
+    print(f"{args.variant}: device {device}, {torch.get_num_threads()} threads | {len(x)} training digits | "
+          f"{sum(p.numel() for p in model.parameters()):,} parameters | sampler {sampler}", flush=True)
+
+    t0, c0 = time.perf_counter(), time.process_time()
+    for it in utils.progress(range(start_it, args.iters), desc=f"CD {args.variant}", initial=start_it, total=args.iters):
+        if pos + args.batch > len(x):
+            perm, pos = utils.randperm(len(x), generator=g, device=x.device), 0
+        idx = perm[pos:pos + args.batch]
+        pos += args.batch
+        out = ebm.train_step(model, opt, x[idx].to(device), None, sampler, buffer, args.alpha, args.clip_norm,
+                             0.005, g)
+        if not torch.isfinite(torch.tensor(out["loss"])):
+            sys.exit(f"CD training diverged at iteration {it}: loss {out['loss']}; the last state is {state_path}")
+        hist.append(out)
+        done = it + 1
+        if done % args.snapshot_every == 0 or it == start_it == 0:
+            hist.snapshots[it] = out["x_fake"][:16].cpu()
+        if args.eval_every and done % args.eval_every == 0 and done < args.iters:
+            e = evaluate(model, args, x_held, classifier, device)
+            loads.append([done, round(os.getloadavg()[0], 2)])
+            evals.append({"iteration": done, **e})
+            print(f"iteration {done}: " + json.dumps({k: e[k] for k in ("mean_max_prob", "min_class", "c2st_accuracy",
+                                                                         "mean_energy_samples", "mean_energy_heldout")}),
+                  flush=True)
+        if done % args.state_every == 0 or done == args.iters:
+            save_state(state_path, done, model, opt, buffer, g, perm, pos, hist, evals,
+                       cpu_before + time.process_time() - c0, wall_before + time.perf_counter() - t0, loads)
+    hist.cpu_seconds = cpu_before + time.process_time() - c0
+    hist.seconds = wall_before + time.perf_counter() - t0
+    hist.iterations = len(hist.loss)
+    print(f"trained {hist.iterations} iterations: {hist.cpu_seconds:.0f} CPU s, "
+          f"{hist.cpu_seconds / hist.iterations:.3f} CPU s/iteration", flush=True)
+
+    final = evaluate(model, args, x_held, classifier, device, controls={"x_train": x, "x_fashion": x_fashion})
+    print(json.dumps(final, indent=1), flush=True)
+    snap_name = Path(args.out).stem + "_snapshots.pt"
+    snap_path = ckpt.resolve(args.out).with_name(snap_name)
+    torch.save({int(k): (ebm.to_unit(v) * 255).round().to(torch.uint8) for k, v in hist.snapshots.items()}, snap_path)
+    stride = max(1, hist.iterations // 500)
+    record = {
+        "model": "helpers.ebm.build('cnn', hidden=32): the tutorial's Swish CNN",
+        "arch": "cnn", "arch_kwargs": {"hidden": 32},
+        "variant": args.variant, "variant_description": {
+            "noise": "negatives: 60-step chains from U[-1, 1] noise",
+            "buffer": "negatives: 60-step chains, 95% from a replay buffer of 8,192 past negatives, 5% from noise",
+            "decay": "negatives: as buffer, with eps decaying geometrically 0.005 -> 0.001 along each chain"}[args.variant],
+        "seed": args.seed, "data": desc,
+        **ebm.training_record("scripts/train_ebm_mnist.py", sys.argv[1:] if argv is None else argv, args, sampler,
+                              hist, device),
+        "load_average_at_evaluations": loads,
+        "summary_last_100": hist.summary(100),
+        "curves": {k: [round(a, 5) for a in getattr(hist, k)[::stride]] for k in ("loss", "cd", "reg", "e_real", "e_fake")},
+        "curve_stride": stride,
+        "snapshots_file": snap_name, "snapshots_sha256": ckpt.sha256sum(snap_path),
+        "evaluations_during_training": evals,
+        "metrics": {k: final[k] for k in ("mean_max_prob", "min_class", "c2st_accuracy")},
+        "evaluation": final,
+        "state_file": str(state_path), "state_sha256": ckpt.sha256sum(state_path),
+    }
+    full = ckpt.save_checkpoint(model, args.out, record)
+    print(f"saved {ckpt.resolve(args.out)} (sha256 {full['sha256'][:12]}...)", flush=True)
+    return full
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,67 @@
+"""The classifier two-sample test (helpers.classifier.c2st) and the unconditional MNIST EBM training script."""
+import importlib.util
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from helpers import data, ebm
+from helpers.classifier import c2st
+
+
+def test_c2st_identical_distributions_is_near_chance(data_root, one_thread):
+    """Two disjoint halves of the same 400 test digits: accuracy within chance's binomial spread."""
+    x, _ = data.mnist(train=False)
+    x = x[torch.randperm(len(x), generator=torch.Generator().manual_seed(0))[:400]]
+    out = c2st(x[:200], x[200:], steps=150, seed=0)
+    assert out["n"] == 400
+    assert 0.4 <= out["accuracy"] <= 0.6  # chance: 0.5 +- 2 s.e. (s.e. = 0.025)
+    assert out["ci95"][0] < 0.5 < out["ci95"][1]
+
+
+def test_c2st_tells_noise_from_digits(data_root, one_thread):
+    x, _ = data.mnist(train=False)
+    noise = torch.rand(200, 1, 28, 28, generator=torch.Generator().manual_seed(1))
+    out = c2st(x[:200], noise, steps=150, seed=0)
+    assert out["accuracy"] >= 0.98 and out["ci95"][0] > 0.9
+
+
+def test_c2st_rejects_bad_input():
+    x = torch.rand(10, 1, 28, 28)
+    with pytest.raises(ValueError, match="one shape"):
+        c2st(x, torch.rand(10, 1, 14, 14))
+    with pytest.raises(ValueError, match="NaN"):
+        c2st(x, x.clone().fill_(float("nan")))
+    with pytest.raises(ValueError, match="at least"):
+        c2st(x[:1], x[:1])
+
+
+def _script():
+    path = Path(__file__).resolve().parents[1] / "scripts" / "train_ebm_mnist.py"
+    spec = importlib.util.spec_from_file_location("train_ebm_mnist", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+@pytest.mark.parametrize("variant", ["noise", "decay"])
+def test_training_script_resumes_exactly(variant, tmp_path, data_root, one_thread):
+    """4 iterations in one run == 2 iterations, then --resume to 4: same curves and weights; record has the bars."""
+    script = _script()
+    common = ["--variant", variant, "--steps", "3", "--eval-steps", "3", "--eval-chains", "8", "--buffer", "64",
+              "--eval-every", "2", "--state-every", "2", "--snapshot-every", "2", "--c2st-steps", "10"]
+    script.main(common + ["--iters", "4", "--out", str(tmp_path / "a.pt"), "--state", str(tmp_path / "a_state.pt")])
+    b = ["--out", str(tmp_path / "b.pt"), "--state", str(tmp_path / "b_state.pt")]
+    script.main(common + ["--iters", "2"] + b)
+    script.main(common + ["--iters", "4", "--resume"] + b)
+    ra, rb = (json.loads((tmp_path / f"{k}.json").read_text()) for k in "ab")
+    assert ra["curves"] == rb["curves"] and len(ra["curves"]["loss"]) == 4
+    wa, wb = torch.load(tmp_path / "a.pt"), torch.load(tmp_path / "b.pt")
+    assert all(torch.equal(wa[k], wb[k]) for k in wa)
+    assert set(ra["metrics"]) == {"mean_max_prob", "min_class", "c2st_accuracy"}
+    assert ra["variant"] == variant and ra["iterations"] == 4 and ra["evaluations_during_training"][0]["iteration"] == 2
+    snaps = torch.load(tmp_path / ra["snapshots_file"])
+    assert snaps[0].dtype == torch.uint8 and snaps[0].shape[1:] == (1, 28, 28)
+    model = ebm.load(str(tmp_path / "a.pt"))
+    assert model(torch.zeros(2, 1, 28, 28)).shape == (2,)
