@@ -9,7 +9,7 @@ from pathlib import Path
 
 import torch
 
-from .utils import checkpoints_dir, versions
+from .utils import checkpoints_dir, repo_root, versions
 
 
 class CheckpointError(RuntimeError):
@@ -33,6 +33,22 @@ def resolve(path: str | Path) -> Path:
 
 def record_path(path: str | Path) -> Path:
     return resolve(path).with_suffix(".json")
+
+
+def _sentence(s: str) -> str:
+    return s[:1].upper() + s[1:]
+
+
+def restore_hint(path: str | Path) -> str:
+    """How to get a shipped file back: `git checkout -- checkpoints/<name>` run in the project's root (a path
+    git knows), or the absolute path when the file lies outside the project."""
+    p = Path(path).resolve()
+    root = repo_root()
+    try:
+        rel = p.relative_to(root)
+    except ValueError:
+        return f"restore {p} from where it came from"
+    return f"restore it with `git checkout -- {rel.as_posix()}` in the project's root {root}"
 
 
 def save_checkpoint(model: torch.nn.Module | dict, path: str | Path, record: dict) -> dict:
@@ -59,7 +75,18 @@ def load_record(path: str | Path) -> dict:
     rp = record_path(path)
     if not rp.exists():
         raise CheckpointError(f"no record {rp} beside the checkpoint; retrain it with `make checkpoints`")
-    return json.loads(rp.read_text())
+    try:
+        record = json.loads(rp.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        where = f" ({e.msg}: line {e.lineno}, column {e.colno})" if isinstance(e, json.JSONDecodeError) else ""
+        raise CheckpointError(
+            f"checkpoint record {rp} is not valid JSON{where}: the file is corrupt, cut short or was edited by "
+            f"hand. {_sentence(restore_hint(rp))}, or rebuild the checkpoint and its record with "
+            f"`make checkpoints`.") from None
+    if not isinstance(record, dict):
+        raise CheckpointError(f"checkpoint record {rp} holds a JSON {type(record).__name__}, not an object; "
+                              f"{restore_hint(rp)}, or rebuild it with `make checkpoints`.")
+    return record
 
 
 def load_state_dict(path: str | Path, check_sha256: bool = True) -> dict:
@@ -67,22 +94,22 @@ def load_state_dict(path: str | Path, check_sha256: bool = True) -> dict:
     path = resolve(path)
     if not path.exists():
         raise CheckpointError(
-            f"checkpoint {path} is missing. It ships with the project (git checkout -- checkpoints/) "
-            f"and can be rebuilt with `make checkpoints` (see README, 'Checkpoints').")
+            f"checkpoint {path} is missing. If it ships with the project, {restore_hint(path)}; "
+            f"any checkpoint can be rebuilt with `make checkpoints` (see README, 'Checkpoints').")
     if check_sha256 and record_path(path).exists():
         want = load_record(path).get("sha256")
         got = sha256sum(path)
         if want and want != got:
             raise CheckpointError(
                 f"checkpoint {path} is corrupt or was changed: sha256 {got[:12]}... does not match "
-                f"{want[:12]}... in {record_path(path).name}. Restore it (git checkout -- {path.name}) "
+                f"{want[:12]}... in {record_path(path).name}. {_sentence(restore_hint(path))}, "
                 f"or rebuild it with `make checkpoints`.")
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # pickle errors, truncated zip files, ...
         raise CheckpointError(
             f"checkpoint {path} could not be read ({type(e).__name__}: {e}). The file is corrupt or not a "
-            f"state dict: restore it with git or rebuild it with `make checkpoints`.") from e
+            f"state dict: {restore_hint(path)}, or rebuild it with `make checkpoints`.") from e
     if not isinstance(state, dict):
         raise CheckpointError(f"checkpoint {path} holds a {type(state).__name__}, not a state dict")
     return state

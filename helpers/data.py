@@ -3,17 +3,27 @@ CIFAR-10, the Hoda Persian digits) online through torchvision and offline from a
 
 Image loaders return `(images, labels)`: float32 images in [0, 1] of shape (N, C, H, W) and int64
 labels of shape (N,). Where they look, in order:
-  1. $GENMODELS_DATA (an offline copy laid out like ../shared/data: mnist/, fashion-mnist/, hoda/),
-  2. the project's data/ folder (torchvision's layout, filled by earlier downloads),
-  3. a torchvision download into data/ (skipped when $GENMODELS_OFFLINE=1).
-When all fail, DataNotFoundError names the data set, every place looked, and how to fix it.
+  1. $GENMODELS_DATA (an offline copy laid out like ../shared/data: mnist/, fashion-mnist/, hoda/); a
+     relative path is taken from the project's root (utils.repo_root()), not from the current folder
+     (a notebook's kernel runs in notebooks/),
+  2. the project's data/ folder (torchvision's layout, filled by earlier downloads; data/hoda/ for Hoda),
+  3. a download into data/ (skipped when $GENMODELS_OFFLINE=1): torchvision's for MNIST, Fashion-MNIST
+     and CIFAR-10; for Hoda, the two CDB files from a public copy pinned to one commit (HODA_BASE_URL),
+     checked against their sha256.
+When all fail, DataNotFoundError names the data set, every place looked, and how to fix it. A data file
+that is cut short or corrupt gives DataFileError (a ValueError) naming the file. Sources and licences:
+docs/data.md.
 """
 from __future__ import annotations
 
 import gzip
+import hashlib
 import os
 import shutil
 import struct
+import tempfile
+import urllib.parse
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -107,10 +117,34 @@ class DataNotFoundError(FileNotFoundError):
     """A data set is in none of the places looked, and could not be downloaded."""
 
 
+class DataFileError(ValueError):
+    """A data file is there but cut short or corrupt (the message names it and says what to do)."""
+
+
+class ChecksumError(DataFileError):
+    """A downloaded file's sha256 is not the one this project was tested with (the file is not kept)."""
+
+
 def data_root() -> Path | None:
-    """The offline copy named by $GENMODELS_DATA, if set."""
-    env = os.environ.get(DATA_ENV)
-    return Path(env).expanduser() if env else None
+    """The offline copy named by $GENMODELS_DATA, if set; a relative path is resolved against the project's
+    root (utils.repo_root()), never against the current folder, so `export GENMODELS_DATA=../shared/data`
+    means the same folder from the root, from notebooks/ and from a test."""
+    env = os.environ.get(DATA_ENV, "").strip()
+    if not env:
+        return None
+    p = Path(env).expanduser()
+    return p if p.is_absolute() else (repo_root() / p).resolve()
+
+
+def _data_env_note() -> str:
+    """How $GENMODELS_DATA was read, for the not-found errors."""
+    env = os.environ.get(DATA_ENV, "").strip()
+    if not env:
+        return f"${DATA_ENV} (not set)"
+    if Path(env).expanduser().is_absolute():
+        return f"${DATA_ENV}={env}"
+    return (f"${DATA_ENV}={env} (a relative path, taken from the project's root {repo_root()}, not from the "
+            f"current folder: {data_root()})")
 
 
 def download_dir() -> Path:
@@ -125,10 +159,10 @@ def offline() -> bool:
 def _not_found(name: str, looked: list[str], why: str = "") -> DataNotFoundError:
     places = "\n  - ".join(looked)
     return DataNotFoundError(
-        f"{name} was not found. Places looked:\n  - {places}\n{why}"
+        f"{name} was not found. Places looked:\n  - {places}\n{why}Read {_data_env_note()}.\n"
         f"To fix: connect to the internet (torchvision downloads it into {download_dir()}), or set "
-        f"{DATA_ENV} to a folder holding an offline copy (e.g. export {DATA_ENV}=../shared/data; "
-        f"layout in the README, 'Data').")
+        f"{DATA_ENV} to a folder holding an offline copy (e.g. export {DATA_ENV}=../shared/data; a relative "
+        f"path is taken from the project's root {repo_root()}; layout in the README, 'Data', and docs/data.md).")
 
 
 def _torchvision(cls, name: str, train: bool, looked: list[str], **kw):
@@ -152,13 +186,33 @@ def _torchvision(cls, name: str, train: bool, looked: list[str], **kw):
         raise _not_found(name, looked) from None
 
 
+def _bad_file(path: Path, what: str) -> DataFileError:
+    return DataFileError(
+        f"{path} is {what}. The file is incomplete or damaged (an interrupted download or copy): delete it and "
+        f"load again (the loader downloads a fresh copy into {download_dir()} when online), or copy it again "
+        f"from your offline data set (sources in docs/data.md).")
+
+
 def _read_idx(path: Path) -> np.ndarray:
-    """An IDX file (optionally gzip'd) as a numpy array."""
+    """An IDX file (optionally gzip'd) as a numpy array; DataFileError naming the file when it is cut short
+    or not IDX."""
     opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rb") as f:
-        data = f.read()
+    try:
+        with opener(path, "rb") as f:
+            data = f.read()
+    except (EOFError, OSError, zlib.error) as e:  # a cut gzip stream: EOFError; a damaged one: BadGzipFile
+        raise _bad_file(path, f"not a readable gzip stream ({type(e).__name__}: {e})") from None
+    if len(data) < 4 or data[0] != 0 or data[1] != 0 or data[2] != 0x08 or not 1 <= data[3] <= 4:
+        raise _bad_file(path, f"not an IDX file of bytes (header {data[:4].hex() or 'empty'}, want 000008 then "
+                              f"the number of dimensions)")
     ndim = data[3]  # magic: 0, 0, dtype (0x08 = uint8), ndim
+    if len(data) < 4 + 4 * ndim:
+        raise _bad_file(path, f"cut short inside its header ({len(data)} bytes)")
     shape = struct.unpack(">" + "I" * ndim, data[4:4 + 4 * ndim])
+    want = int(np.prod(shape)) + 4 + 4 * ndim
+    if len(data) != want:
+        raise _bad_file(path, f"{len(data):,} bytes where its header (shape {shape}) needs {want:,}: "
+                              f"{'cut short' if len(data) < want else 'longer than its header says'}")
     return np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * ndim).reshape(shape)
 
 
@@ -190,7 +244,13 @@ def mnist(train: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
         if train:
             csv = folder / "mnist_5k.csv.gz"
             if csv.exists():
-                a = np.loadtxt(csv, delimiter=",", dtype=np.uint8)
+                try:
+                    a = np.loadtxt(csv, delimiter=",", dtype=np.uint8, ndmin=2)
+                except (EOFError, OSError, ValueError, zlib.error) as e:
+                    raise _bad_file(csv, f"not a readable CSV of 785 numbers a row ({type(e).__name__}: "
+                                         f"{str(e)[:200]})") from None
+                if a.shape[1] != 785:
+                    raise _bad_file(csv, f"a CSV of {a.shape[1]} columns (want 784 pixels and a label)")
                 return _images(a[:, :784].reshape(-1, 28, 28)), _labels(a[:, 784])
             looked.append(f"{csv} (offline 5k training subset)")
         else:
@@ -199,7 +259,7 @@ def mnist(train: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
                 return pair
             looked.append(f"{folder}/t10k-*-idx*-ubyte.gz")
     else:
-        looked.append(f"${DATA_ENV} (not set)")
+        looked.append(_data_env_note())
     import torchvision
     ds = _torchvision(torchvision.datasets.MNIST, "MNIST", train, looked)
     return _images(ds.data.numpy()), _labels(ds.targets)
@@ -216,7 +276,7 @@ def fashion_mnist(train: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
             return pair
         looked.append(f"{folder}/{'train' if train else 't10k'}-*-idx*-ubyte.gz")
     else:
-        looked.append(f"${DATA_ENV} (not set)")
+        looked.append(_data_env_note())
     import torchvision
     ds = _torchvision(torchvision.datasets.FashionMNIST, "Fashion-MNIST", train, looked)
     return _images(ds.data.numpy()), _labels(ds.targets)
@@ -230,7 +290,7 @@ def cifar10(train: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
         import torchvision
         ds = torchvision.datasets.CIFAR10(root, train=train, download=False)
         return _images(ds.data), _labels(ds.targets)
-    looked.append(f"{root / 'cifar-10-batches-py' if root else '$' + DATA_ENV + ' (not set)'}")
+    looked.append(f"{root / 'cifar-10-batches-py'}" if root else _data_env_note())
     import torchvision
     ds = _torchvision(torchvision.datasets.CIFAR10, "CIFAR-10", train, looked)
     return _images(ds.data), _labels(ds.targets)
@@ -249,27 +309,50 @@ def fake_cifar10(n: int = 512, seed: int = 0) -> tuple[torch.Tensor, torch.Tenso
 # ----------------------------------------------------------------------------- Hoda Persian digits
 
 HODA_FILES = ("Test 20000.cdb", "RemainingSamples.cdb")
+# A public copy of the Hoda CDB files (Khosravi and Kabir, 2007), pinned to one commit of
+# github.com/amir-saniyan/HodaDatasetReader; $GENMODELS_HODA_URL replaces it (a mirror, or a test's local server).
+HODA_BASE_URL = ("https://github.com/amir-saniyan/HodaDatasetReader/raw/"
+                 "a12d639fa9e768a2616f047ba9bc36d0758871ec/DigitDB/")
+HODA_URL_ENV = "GENMODELS_HODA_URL"
+HODA_SHA256 = {  # the copies this project was built and tested with
+    "Test 20000.cdb": "f947c38071c886677ec212fe5000863fafae0b4ed349d97d51c33abe3c8e2b07",
+    "RemainingSamples.cdb": "11c9b0661b8de5f743b1b01ac76b4de19b238062d6da3500b5d6128fb1989e3d",
+}
+HODA_SOURCE = ("the Hoda handwritten Persian digits (H. Khosravi and E. Kabir, 'Introducing a very large dataset of "
+               "handwritten Farsi digits and a study on their varieties', Pattern Recognition Letters 28(10), "
+               "2007); free for research and non-commercial use only")
 
 
 def read_cdb(path: str | Path) -> tuple[list[np.ndarray], np.ndarray]:
     """Read a Hoda CDB file: a list of uint8 images (0 background, 255 ink; sizes vary) and labels.
 
-    Checks that the number of records equals the header's and that the whole file is consumed.
+    Checks that the number of records equals the header's and that the whole file is consumed; a file cut
+    short anywhere (header, record header, image data) gives one DataFileError naming the file.
     """
     path = Path(path)
     buf = path.read_bytes()
-    if len(buf) < 1024:
-        raise ValueError(f"{path} is {len(buf)} bytes, shorter than the 1,024-byte CDB header")
+    size = len(buf)
+
+    def truncated(i: int, pos: int, n_records: int) -> DataFileError:
+        return _bad_file(path, f"cut short: {size:,} bytes end inside record {i + 1:,} of the header's "
+                               f"{n_records:,} (at byte {pos:,}), so it holds only {i:,} complete digits")
+
+    if size < 1024:
+        raise _bad_file(path, f"cut short: {size:,} bytes, fewer than the 1,024-byte CDB header")
     height, width = buf[4], buf[5]
     (n_records,) = struct.unpack_from("<I", buf, 6)
     image_type = buf[522]
     if image_type != 0:
-        raise ValueError(f"{path}: image type {image_type} (grey) is not supported; only binary (0) is")
+        raise DataFileError(f"{path}: image type {image_type} (grey) is not supported; only binary (0) is")
+    head = 4 if (height and width) else 6  # marker, label, [W, H,] byte count
     images, labels = [], np.empty(n_records, dtype=np.int64)
     pos = 1024
     for i in range(n_records):
+        if pos + head > size:
+            raise truncated(i, pos, n_records)
         if buf[pos] != 0xFF:
-            raise ValueError(f"{path}: record {i} at byte {pos} does not start with 0xFF")
+            raise DataFileError(f"{path}: record {i} at byte {pos} does not start with 0xFF: the file is corrupt "
+                                f"or not a Hoda CDB file (sources in docs/data.md)")
         labels[i] = buf[pos + 1]
         pos += 2
         if height == 0 or width == 0:
@@ -279,11 +362,13 @@ def read_cdb(path: str | Path) -> tuple[list[np.ndarray], np.ndarray]:
             w, h = width, height
         (nbytes,) = struct.unpack_from("<H", buf, pos)
         pos += 2
+        if pos + nbytes > size:
+            raise truncated(i, pos, n_records)
         runs = np.frombuffer(buf, dtype=np.uint8, count=nbytes, offset=pos).astype(np.int64)
         pos += nbytes
         images.append(_decode_runs(runs, h, w, path, i))
-    if pos != len(buf):
-        raise ValueError(f"{path}: {len(buf) - pos} bytes left after the header's {n_records} records")
+    if pos != size:
+        raise _bad_file(path, f"{size - pos:,} bytes longer than the header's {n_records:,} records")
     return images, labels
 
 
@@ -292,6 +377,11 @@ def _decode_runs(runs: np.ndarray, h: int, w: int, path, index: int) -> np.ndarr
     img = np.zeros((h, w), dtype=np.uint8)
     row, col, ink = 0, 0, False
     for r in runs:
+        if row >= h:
+            if r:
+                raise DataFileError(f"{path}: record {index}: run lengths go on past the image's {h} rows; the file "
+                                    f"is corrupt")
+            continue
         if ink and r:
             img[row, col:col + r] = 255
         col += r
@@ -299,9 +389,9 @@ def _decode_runs(runs: np.ndarray, h: int, w: int, path, index: int) -> np.ndarr
         if col == w:
             row, col, ink = row + 1, 0, False
         elif col > w:
-            raise ValueError(f"{path}: record {index}: runs overflow row {row} (width {w})")
+            raise DataFileError(f"{path}: record {index}: runs overflow row {row} (width {w}); the file is corrupt")
     if row != h:
-        raise ValueError(f"{path}: record {index}: decoded {row} rows, header says {h}")
+        raise DataFileError(f"{path}: record {index}: decoded {row} rows, header says {h}; the file is corrupt")
     return img
 
 
@@ -331,29 +421,122 @@ def hoda_to_28(images: list[np.ndarray], size: int = 28, box: int = 20, margin: 
     return torch.as_tensor(out >= 128, dtype=torch.float32).unsqueeze(1)
 
 
-def hoda(folder: str | Path | None = None, files=HODA_FILES) -> tuple[torch.Tensor, torch.Tensor]:
-    """The Hoda digits from CDB files in `folder` (default $GENMODELS_DATA/hoda), as 28x28 binary images
-    (`hoda_to_28`). Our data hold two of the three files (42,352 digits); the 60,000-digit training file is absent."""
+def hoda_base_url() -> str:
+    """Where hoda() downloads from: $GENMODELS_HODA_URL if set, else HODA_BASE_URL (ends with '/')."""
+    url = os.environ.get(HODA_URL_ENV, "").strip() or HODA_BASE_URL
+    return url if url.endswith("/") else url + "/"
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def download_hoda(folder: str | Path | None = None, files=HODA_FILES) -> Path:
+    """Download the Hoda CDB files missing from `folder` (default data/hoda) from hoda_base_url(), each checked
+    against HODA_SHA256 before it is moved into place (a failed or mismatched download leaves nothing behind).
+    Uses torchvision's download_url (redirects, User-Agent); returns the folder."""
+    from torchvision.datasets.utils import download_url
+
+    dest = Path(folder) if folder is not None else download_dir() / "hoda"
+    created = [d for d in (dest, *dest.parents) if not d.exists()]  # deepest first
+
+    def tidy():  # a failed download leaves nothing behind, not even the folders it made
+        for d in created:
+            if d.exists() and not any(d.iterdir()):
+                d.rmdir()
+
+    dest.mkdir(parents=True, exist_ok=True)
+    for name in files:
+        target = dest / name
+        if target.exists():
+            continue
+        url = hoda_base_url() + urllib.parse.quote(name)
+        tmp = Path(tempfile.mkdtemp(prefix=".download-", dir=dest))
+        try:
+            download_url(url, str(tmp), filename=name)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            tidy()
+            raise
+        try:
+            got, want = _sha256(tmp / name), HODA_SHA256.get(name)
+            if want is not None and got != want:
+                raise ChecksumError(
+                    f"the download of {url} does not match the copy this project was tested with:\n"
+                    f"  sha256 of the download: {got}\n  sha256 expected:        {want}\n"
+                    f"The file was not kept ({target} was not written). To fix: run again (an interrupted or "
+                    f"altered transfer), or get '{name}' from another copy of the Hoda data set (docs/data.md), "
+                    f"check it with `sha256sum`, and put it into {dest} or $GENMODELS_DATA/hoda; "
+                    f"${HODA_URL_ENV} points the download at a mirror.")
+            os.replace(tmp / name, target)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+            tidy()
+    return dest
+
+
+def hoda_folder(folder: str | Path | None = None, files=HODA_FILES) -> Path:
+    """The folder holding the Hoda CDB `files`, found as torchvision finds its data sets: `folder` when given;
+    else $GENMODELS_DATA/hoda, then data/hoda, then a download into data/hoda (unless $GENMODELS_OFFLINE=1).
+    DataNotFoundError names every place looked and what to do."""
     looked = []
-    candidates = [Path(folder)] if folder is not None else []
-    if folder is None and data_root() is not None:
-        candidates.append(data_root() / "hoda")
-    candidates.append(download_dir() / "hoda")
+    if folder is not None:
+        candidates = [Path(folder).expanduser()]
+    else:
+        candidates = []
+        if data_root() is not None:
+            candidates.append(data_root() / "hoda")
+        else:
+            looked.append(_data_env_note())
+        candidates.append(download_dir() / "hoda")
     for c in candidates:
-        paths = [c / f for f in files]
-        if all(p.exists() for p in paths):
-            xs, ys = [], []
-            for p in paths:
-                imgs, labels = read_cdb(p)
-                xs.append(hoda_to_28(imgs))
-                ys.append(torch.as_tensor(labels))
-            return torch.cat(xs), torch.cat(ys)
+        if all((c / f).exists() for f in files):
+            return c
         looked.append(f"{c}/{{{', '.join(files)}}}")
+    if folder is not None:
+        raise DataNotFoundError(
+            f"The Hoda Persian digits were not found in the folder passed, {candidates[0]}: it needs "
+            f"{', '.join(files)}. To fix: pass the folder that holds them, or call data.hoda() with no folder "
+            f"to look in ${DATA_ENV}/hoda and {download_dir() / 'hoda'} and download when online.")
+    dest = download_dir() / "hoda"
+    if offline():
+        looked.append(f"download skipped: {OFFLINE_ENV} is set")
+    else:
+        try:
+            return download_hoda(dest, files)
+        except ChecksumError:
+            raise
+        except Exception as e:  # no network, HTTP error, ...
+            looked.append(f"download from {hoda_base_url()} into {dest} failed: {type(e).__name__}: {str(e)[:200]}")
+    places = "\n  - ".join(looked)
     raise DataNotFoundError(
-        "The Hoda Persian digits were not found (no download exists). Places looked:\n  - "
-        + "\n  - ".join(looked)
-        + f"\nTo fix: pass the folder holding the .cdb files, e.g. data.hoda('path/to/hoda'), or set "
-          f"{DATA_ENV} to a folder with a hoda/ subfolder.")
+        f"The Hoda Persian digits were not found. Places looked:\n  - {places}\n"
+        f"To fix: connect to the internet (the files download into {dest}, checked by sha256), or put "
+        f"{' and '.join(repr(f) for f in files)} into {dest} or into a hoda/ folder under ${DATA_ENV} (a relative "
+        f"path is taken from the project's root {repo_root()}). Source, paper and licence: docs/data.md.")
+
+
+def hoda(folder: str | Path | None = None, files=HODA_FILES) -> tuple[torch.Tensor, torch.Tensor]:
+    """The Hoda digits from the CDB `files` (found by hoda_folder: `folder`, else $GENMODELS_DATA/hoda, else
+    data/hoda, else downloaded into data/hoda), as 28x28 binary images (`hoda_to_28`). The two files used
+    here hold 42,352 digits; the 60,000-digit training file is not used. Free for research and
+    non-commercial use only (docs/data.md)."""
+    root = hoda_folder(folder, files)
+    xs, ys = [], []
+    for f in files:
+        imgs, labels = read_cdb(root / f)
+        xs.append(hoda_to_28(imgs))
+        ys.append(torch.as_tensor(labels))
+    return torch.cat(xs), torch.cat(ys)
+
+
+def hoda_scans(name: str = "Test 20000.cdb", folder: str | Path | None = None) -> tuple[list[np.ndarray], np.ndarray]:
+    """The raw scans of one Hoda file (read_cdb's images of varying size and labels), found like hoda()."""
+    return read_cdb(hoda_folder(folder, (name,)) / name)
 
 
 def split(n: int, fractions=(0.85, 0.10, 0.05), seed: int = 0) -> list[torch.Tensor]:

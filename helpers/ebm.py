@@ -441,6 +441,9 @@ def train(model: nn.Module, x: Tensor, y: Tensor | None = None, n_iters: int = 1
     steps of `train_step` (or fewer when the `minutes` wall-clock budget runs out), Adam as the tutorial.
     Returns the History (curves, snapshots of negatives every `snapshot_every` iterations, wall time)."""
     device = device or next(model.parameters()).device
+    utils.check_finite(utils.check_tensor(x, "x", "ebm.train"), "x", "ebm.train")  # issue 32: no silent NaN
+    n_iters = utils.check_count(n_iters, "n_iters", "ebm.train")
+    batch_size = utils.check_count(batch_size, "batch_size", "ebm.train", minimum=1)
     if x.min() < -1.001 or x.max() > 1.001:
         raise ValueError(f"images must be in [-1, 1] (use to_signed on [0, 1] data), got [{x.min():.3g}, {x.max():.3g}]")
     g = utils.generator(seed, device)  # on the model's device: the chains' noise never crosses to the host
@@ -570,6 +573,22 @@ def load(path: str, device=None) -> nn.Module:
         raise ckpt.CheckpointError(f"record of {path} names no architecture ('arch', 'arch_kwargs'); retrain it")
     model = ckpt.load_into(build(rec["arch"], **rec["arch_kwargs"]), path)
     return model.to(device or "cpu").eval().requires_grad_(False)
+
+
+def load_snapshots(path: str) -> dict[int, Tensor]:
+    """The negatives a training script kept along training (record field 'snapshots_file', uint8, sha256-checked),
+    as {iteration: images in [-1, 1]}."""
+    from . import checkpoints as ckpt
+
+    rec = ckpt.load_record(path)
+    if "snapshots_file" not in rec:
+        raise ckpt.CheckpointError(f"record of {path} names no snapshots file; retrain it with scripts/train_ebm_mnist.py")
+    snap = ckpt.resolve(path).with_name(rec["snapshots_file"])
+    if not snap.exists() or ckpt.sha256sum(snap) != rec["snapshots_sha256"]:
+        raise ckpt.CheckpointError(f"{snap} is missing or does not match the sha256 in {ckpt.record_path(path).name}; "
+                                   f"restore it (git checkout -- checkpoints/{snap.name}) or retrain")
+    raw = torch.load(snap, map_location="cpu", weights_only=True)
+    return {int(k): v.float() / 255 * 2 - 1 for k, v in sorted(raw.items())}
 
 
 def training_record(script: str, argv: list[str], args, sampler, hist, device) -> dict:

@@ -425,12 +425,24 @@ def train_flow(model: CouplingFlow, data: Tensor, epochs: int = 100, batch_size:
     (the run is deterministic, so it is that run's model): res.snapshots[E] = (flat weights, valid NLL),
     turned into a model by `from_snapshot`.
     """
+    where = "train_flow"
+    if not isinstance(model, CouplingFlow):
+        raise TypeError(f"{where}: model must be a CouplingFlow, got {type(model).__name__}")
+    if isinstance(data, Tensor) and (data.dtype.is_complex or data.dtype == torch.bool):
+        raise TypeError(f"{where}: data must hold real numbers, got dtype {data.dtype}")
     data = torch.as_tensor(data, dtype=torch.float32)
     _check_points(data, model.d)
     if len(data) < 2:
         raise ValueError(f"need at least 2 points to split into training and validation, got {len(data)}")
-    if epochs < 1 or batch_size < 1:
-        raise ValueError(f"epochs and batch_size must be positive, got {epochs} and {batch_size}")
+    utils.check_finite(data, "data", where)  # one NaN point makes every loss NaN: untrained or NaN weights
+    epochs = utils.check_count(epochs, "epochs", where, minimum=1)
+    batch_size = utils.check_count(batch_size, "batch_size", where, minimum=1)
+    lr = utils.check_number(lr, "lr", where)
+    if not 0 < fraction < 1 or int(len(data) * fraction) < 1 or int(len(data) * fraction) == len(data):
+        raise ValueError(f"{where}: fraction (the training share) must leave at least one point on each side of "
+                         f"the split, got fraction={fraction} for {len(data)} points")
+    if engine not in ("auto", "numpy", "torch"):
+        raise ValueError(f"engine must be 'auto', 'numpy' or 'torch', got {engine!r}")
     dev = model.layers[0].mask.device
     tr_idx, va_idx = split_indices(len(data), fraction, generator)
     x_train, x_valid = data[tr_idx].to(dev), data[va_idx].to(dev)
@@ -478,6 +490,12 @@ def train_flow(model: CouplingFlow, data: Tensor, epochs: int = 100, batch_size:
     res.train_losses, res.valid_losses = train_hist.tolist(), valid_hist.tolist()
     res.final_valid = res.valid_losses[-1]
     res.kept = "final" if small_valid else "best"
+    if (res.kept == "best" and res.best_epoch < 0) or not math.isfinite(res.returned_valid):
+        raise FloatingPointError(
+            f"{where}: training diverged: the validation NLL was {res.returned_valid} (never finite: "
+            f"{sum(math.isfinite(v) for v in res.valid_losses)} finite epochs of {epochs}); the weights are not "
+            f"usable. Lower lr (now {lr}) or standardise the data (now mean {data.mean(0).tolist()}, "
+            f"std {data.std(0).tolist()})")
     if res.kept == "best":
         packed.flat.copy_(best)
     packed.push()
@@ -502,8 +520,17 @@ def density_on_grid(model: CouplingFlow, points: Tensor, chunk: int = 65536) -> 
 
     Far from the data the inverse's scales exp(-s) can overflow to inf, and log N(z) + log|det| to
     -inf + inf = nan, where the true density is vanishingly small (|z| grows like exp(s)): those
-    points get density 0.
+    points get density 0. NaN or inf among the points themselves is an error (not density 0).
     """
+    where = "density_on_grid"
+    if not isinstance(points, Tensor):
+        points = torch.as_tensor(np.asarray(points), dtype=torch.float32)
+    if points.dtype.is_complex or not points.dtype.is_floating_point:
+        raise TypeError(f"{where}: points must be a floating-point tensor, got dtype {points.dtype}; use "
+                        f"points.float()")
+    _check_points(points, model.d)
+    utils.check_finite(points, "points", where)
+    chunk = utils.check_count(chunk, "chunk", where, minimum=1)
     dev = model.layers[0].mask.device
     out = [torch.nan_to_num(model.log_probability(p.to(dev)), nan=-math.inf).exp().cpu()
            for p in torch.split(points, chunk)]

@@ -242,8 +242,11 @@ def _check_kind(kind: str, D: nn.Module) -> str:
 
 
 def _check_data(x: Tensor, batch_size: int) -> None:
+    utils.check_tensor(x, "x", "gan training", allow_empty=True)  # float images, no NaN/inf (issue 32)
+    utils.check_count(batch_size, "batch_size", "gan training", minimum=1)
     if x.dim() != 4 or tuple(x.shape[1:]) != IMAGE_SHAPE:
         raise ValueError(f"training images must be (N, 1, 28, 28), got {tuple(x.shape)}")
+    utils.check_finite(x, "x", "gan training")
     if len(x) < batch_size:
         raise ValueError(f"need at least batch_size={batch_size} images, got {len(x)}")
 
@@ -410,6 +413,7 @@ def train(kind: str, G: _ImageGenerator, D: Critic, x: Tensor, steps: int, batch
     """
     kind = _check_kind(kind, D)
     _check_data(x, batch_size)
+    steps = utils.check_count(steps, "steps", "gan.train")
     lr0, betas0, n0 = DEFAULTS[kind]
     lr = lr0 if lr is None else lr
     betas = betas0 if betas is None else betas

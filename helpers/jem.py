@@ -148,14 +148,17 @@ def proximal_sgld_step(x: Tensor, score: Callable[[Tensor], Tensor], step_size: 
 
 def sgld(model: nn.Module, x0: Tensor, n_steps: int, step_size: float = JEM_STEP_SIZE, noise_scale: float = JEM_NOISE,
          bound: float | None = None, clamp: tuple[float, float] | None = CLAMP,
-         generator: torch.Generator | None = None) -> Tensor:
-    """SGLD on E(x) = -logsumexp f(x) from x0: JEM's (bound None, helpers.samplers.langevin) or proximal (bound set)."""
+         generator: torch.Generator | None = None, show_progress: bool | None = None) -> Tensor:
+    """SGLD on E(x) = -logsumexp f(x) from x0: JEM's (bound None, helpers.samplers.langevin) or proximal (bound set).
+    show_progress as in helpers.samplers (default None: a transient bar once the run has taken a few seconds)."""
     score = sgld_score(model)
     if bound is None:
         return samplers.langevin(x0, score, step_size, n_steps, noise_scale=noise_scale, clamp=clamp,
-                                 generator=generator)
+                                 generator=generator, show_progress=show_progress, desc="SGLD")
+    samplers._check_start(x0, "jem.sgld")  # (the step size is checked by langevin_step)
+    n_steps = utils.check_count(n_steps, "n_steps", "jem.sgld")
     x = x0.detach().clone()
-    for _ in range(n_steps):  # samplers.langevin has no per-step projection hook; each step is langevin_step's
+    for _ in utils.steps(n_steps, show_progress, "proximal SGLD"):  # langevin has no per-step projection hook
         x = proximal_sgld_step(x, score, step_size, noise_scale, bound, clamp, generator)
     return x
 
@@ -336,7 +339,8 @@ class NegativeSampler:
             x0, idx = self.buffer.starts(n, self.generator)
         else:
             x0, idx = self.init(n), None
-        x = sgld(model, x0.to(self.device), c.n_steps, c.step_size, c.noise_scale, c.bound, CLAMP, self.generator)
+        x = sgld(model, x0.to(self.device), c.n_steps, c.step_size, c.noise_scale, c.bound, CLAMP, self.generator,
+                 show_progress=False)  # inside the training loop, which has its own bar
         if idx is not None:
             self.buffer.update(idx, x)
         return x

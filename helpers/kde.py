@@ -35,11 +35,22 @@ def check_bandwidth(H, d: int = 2) -> Tensor:
     return H
 
 
-def _as_points(x, name: str, d: int | None = None) -> Tensor:
-    x = torch.as_tensor(x)
+def _as_points(x, name: str, d: int | None = None, where: str = "kde") -> Tensor:
+    """x as an (n, d) real tensor of finite values; a ValueError / TypeError naming `where` and `name` otherwise."""
+    try:
+        x = torch.as_tensor(np.asarray(x) if not isinstance(x, Tensor) else x)
+    except (TypeError, ValueError) as e:
+        raise TypeError(f"{where}: {name} must be an (n, d) array of numbers, got {type(x).__name__} ({e})") from None
+    if x.dtype.is_complex or x.dtype == torch.bool:
+        raise TypeError(f"{where}: {name} must hold real numbers, got dtype {x.dtype}")
     if x.dim() != 2 or (d is not None and x.shape[1] != d):
         want = f"(n, {d})" if d is not None else "(n, d)"
-        raise ValueError(f"{name} must have shape {want}, got {tuple(x.shape)}")
+        raise ValueError(f"{where}: {name} must have shape {want}, got {tuple(x.shape)}")
+    if x.dtype.is_floating_point and x.device.type != "meta" and not bool(torch.isfinite(x).all()):
+        bad = ~torch.isfinite(x).all(1)
+        raise ValueError(f"{where}: {name} holds NaN or inf in {int(bad.sum())} of {len(x)} rows (the first is row "
+                         f"{int(bad.nonzero()[0])}: {x[bad][0].tolist()}); one such sample makes the estimate NaN "
+                         f"everywhere. Drop those rows first: {name} = {name}[torch.isfinite({name}).all(1)]")
     return x
 
 
@@ -53,7 +64,9 @@ def kde(points, samples, H, max_terms: int = 2 ** 21, dtype=torch.float64) -> Te
     n, d = samples.shape
     points = _as_points(points, "points", d)
     if n == 0:
-        raise ValueError("kde needs at least one sample")
+        raise ValueError("kde: samples is empty; the estimate needs at least one sample")
+    if isinstance(max_terms, bool) or not isinstance(max_terms, int) or max_terms < 1:
+        raise ValueError(f"kde: max_terms must be a positive integer, got {max_terms!r}")
     dev = samples.device
     H = check_bandwidth(H, d).to(dev)
     A = torch.linalg.inv(H).to(dtype)
@@ -77,10 +90,15 @@ def kde_grid(samples, H, xs, ys, dtype=torch.float64) -> Tensor:
     For a diagonal H the separable kernel factorises, f_hat = K_y^T K_x / (N h_1 h_2) with
     K_x[i, a] = k((xs[a] - x_i1) / h_1): one matrix product. Otherwise falls back to `kde`.
     """
-    samples = _as_points(samples, "samples", 2)
+    samples = _as_points(samples, "samples", 2, where="kde_grid")
+    if len(samples) == 0:
+        raise ValueError("kde_grid: samples is empty; the estimate needs at least one sample")
     H = check_bandwidth(H, 2)
     xs = torch.as_tensor(np.asarray(xs), dtype=dtype, device=samples.device)
     ys = torch.as_tensor(np.asarray(ys), dtype=dtype, device=samples.device)
+    if xs.dim() != 1 or ys.dim() != 1 or not (torch.isfinite(xs).all() and torch.isfinite(ys).all()):
+        raise ValueError(f"kde_grid: xs and ys must be 1-D arrays of finite grid coordinates, got shapes "
+                         f"{tuple(xs.shape)} and {tuple(ys.shape)}")
     if H[0, 1] != 0 or H[1, 0] != 0:
         Y, X = torch.meshgrid(ys, xs, indexing="ij")
         return kde(torch.stack([X.ravel(), Y.ravel()], 1), samples, H, dtype=dtype).view(len(ys), len(xs))
@@ -108,7 +126,7 @@ def spiral_density(x, r_var: float = 0.25, theta_max: float = 4 * math.pi) -> Te
     p(t) p(x | t) collapses onto them: f(x) = sum_k N(r_k; t_k / 2, r_var) / (theta_max rho).
     The density has an integrable 1/rho peak at the origin (r near 0 has positive density).
     """
-    x = _as_points(x, "x", 2).to(torch.float64)
+    x = _as_points(x, "x", 2, where="spiral_density").to(torch.float64)
     rho = torch.linalg.norm(x, dim=1)
     phi = torch.atan2(x[:, 1], x[:, 0])
     t0 = torch.remainder(phi, math.pi)  # smallest preimage angle in [0, pi)

@@ -187,14 +187,17 @@ def animate(frames: Sequence, path: str | Path, fps: float = 2, show: bool = Tru
 
 
 def curves(series: dict, ax=None, title: str = "", xlabel: str = "iteration", ylabel: str = "", logy=False,
-           smooth: int = 1):
-    """Several curves (name -> values) on one axis, optionally smoothed by a running mean of `smooth`."""
+           smooth: int = 1, x=None):
+    """Several curves (name -> values) on one axis against x (default 0, 1, ...), optionally smoothed by a
+    running mean of `smooth` (each smoothed value is plotted at the last x of its window)."""
     ax = _ax(ax)
     for name, v in series.items():
         v = _np(v).astype(float)
+        xs = np.arange(len(v)) if x is None else _np(x)
         if smooth > 1 and len(v) > smooth:
             v = np.convolve(v, np.ones(smooth) / smooth, mode="valid")
-        ax.plot(v, label=name)
+            xs = xs[smooth - 1:]
+        ax.plot(xs, v, label=name)
     if logy:
         ax.set_yscale("log")
     ax.set(title=title, xlabel=xlabel, ylabel=ylabel)

@@ -127,6 +127,21 @@ def denoising_score_matching(score_net: Callable[[Tensor], Tensor], samples: Ten
 
 # ----------------------------------------------------------------------------- training loops
 
+def _check_training(where: str, n_steps, lr, batch_size, nv) -> None:
+    """The trainers' counts and learning rate, checked at the entry point (issue 32)."""
+    utils.check_count(n_steps, "n_steps", where)
+    utils.check_number(lr, "lr", where)
+    utils.check_count(batch_size, "batch_size", where, minimum=1)
+    utils.check_count(nv, "nv", where, minimum=1)
+
+
+def _checked_sample(x, where: str, name: str = "sample(batch_size)") -> Tensor:
+    """A training batch: a non-empty (B, d) float tensor with finite values (a NaN would train silently to NaN)."""
+    utils.check_tensor(x, name, where)
+    _check_batch(x, where)
+    return utils.check_finite(x, name, where)
+
+
 def _train(model: nn.Module, loss_fn: Callable[[int], Tensor], n_steps: int, optimizer: torch.optim.Optimizer,
            desc: str, show_progress: bool, scheduler=None) -> list[float]:
     """Generic loop: loss_fn(step) -> scalar loss; optimizer (and scheduler) step; returns the per-step losses."""
@@ -149,11 +164,13 @@ def train_sliced(score_net: nn.Module, sample: Callable[[int], Tensor], batch_si
                  n_steps: int = 10_000, lr: float = 1e-3, nv: int = 1, seed: int = 0, device=None,
                  show_progress: bool = True) -> list[float]:
     """HW4 Task 8: fresh samples `sample(batch_size)` each step, sliced SM loss, Adam(lr)."""
+    _check_training("train_sliced", n_steps, lr, batch_size, nv)
     device = device or next(score_net.parameters()).device
     g = utils.generator(seed)
     torch.manual_seed(seed)
     opt = torch.optim.Adam(score_net.parameters(), lr=lr)
-    return _train(score_net, lambda _: sliced_score_matching(score_net, sample(batch_size).to(device), nv, g),
+    return _train(score_net, lambda _: sliced_score_matching(
+        score_net, _checked_sample(sample(batch_size), "train_sliced").to(device), nv, g),
                   n_steps, opt, "sliced SM", show_progress)
 
 
@@ -161,6 +178,10 @@ def train_annealed_sliced(cond_score_net: nn.Module, sample: Callable[[int], Ten
                           batch_size: int = 256, n_steps: int = 10_000, lr: float = 1e-3, nv: int = 1,
                           seed: int = 0, device=None, show_progress: bool = True) -> list[float]:
     """HW4 Task 11: each sample gets a random level sigma_i, is perturbed by sigma_i z, annealed sliced SM."""
+    _check_training("train_annealed_sliced", n_steps, lr, batch_size, nv)
+    if len(sigmas) == 0 or not all(math.isfinite(float(s)) and float(s) > 0 for s in sigmas):
+        raise ValueError(f"train_annealed_sliced: sigmas must be a non-empty sequence of positive, finite noise "
+                         f"levels, got {list(sigmas)}")
     device = device or next(cond_score_net.parameters()).device
     g = utils.generator(seed)
     torch.manual_seed(seed)
@@ -168,7 +189,7 @@ def train_annealed_sliced(cond_score_net: nn.Module, sample: Callable[[int], Ten
     opt = torch.optim.Adam(cond_score_net.parameters(), lr=lr)
 
     def loss(_):
-        x = sample(batch_size)
+        x = _checked_sample(sample(batch_size), "train_annealed_sliced")
         used = sig[utils.randint(0, len(sig), (batch_size,), generator=g)].view(-1, 1).to(x.device)
         perturbed = x + utils.randn_like(x, g) * used
         return annealed_sliced_score_matching(cond_score_net, perturbed.to(device), used.to(device), nv, g)
@@ -181,6 +202,10 @@ def train_dsm(score_net: nn.Module, data: Tensor, sigma: float = 0.01, n_steps: 
               show_progress: bool = True) -> list[float]:
     """ISTA HW3: DSM with Adam and weight decay; every step sees all of `data` with fresh noise (as given),
     or a random minibatch of `batch_size` points when set; `cosine` decays the learning rate to 0."""
+    _check_training("train_dsm", n_steps, lr, 1 if batch_size is None else batch_size, 1)
+    _checked_sample(data, "train_dsm", "data")
+    if not (isinstance(sigma, (int, float)) and math.isfinite(sigma) and sigma > 0):
+        raise ValueError(f"train_dsm: sigma must be a positive, finite noise level, got {sigma!r}")
     g = utils.generator(seed)
     opt = torch.optim.Adam(score_net.parameters(), lr=lr, weight_decay=weight_decay)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, n_steps) if cosine else None

@@ -1,6 +1,7 @@
 """Profiles, seeding, device choice, progress bars and project paths shared by every notebook."""
 from __future__ import annotations
 
+import operator
 import os
 import random
 import sys
@@ -107,11 +108,122 @@ def _shape(shape: tuple) -> tuple:
     return tuple(shape[0]) if len(shape) == 1 and isinstance(shape[0], (tuple, list, torch.Size)) else tuple(shape)
 
 
-def get_device(prefer: str | None = None) -> torch.device:
-    """CUDA when present (or `prefer`), else CPU."""
-    if prefer is not None:
-        return torch.device(prefer)
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+DEVICE_CHOICES = ("auto", "cpu", "cuda", "cuda:<index>", "gpu", "mps")  # what get_device accepts (any case)
+
+
+def _device_help() -> str:
+    return (f"choose one of {', '.join(DEVICE_CHOICES)} (any case; 'gpu' means CUDA, 'auto' or None picks CUDA "
+            f"when present, else the CPU)")
+
+
+def get_device(prefer: str | torch.device | None = None) -> torch.device:
+    """The device to compute on: CUDA when present, else CPU (`prefer` None or "auto"); or the one asked for.
+
+    `prefer` is one of DEVICE_CHOICES in any case ("CPU", "Cuda:1", "gpu" = CUDA) or a torch.device. A device
+    this machine does not have (e.g. "cuda" without a GPU) is refused here, at once, with the choices that
+    work, instead of failing at the first tensor moved there."""
+    if prefer is None:
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if isinstance(prefer, torch.device):
+        name = str(prefer)
+    elif isinstance(prefer, str):
+        name = prefer.strip().lower()
+    else:
+        raise TypeError(f"device must be a string or a torch.device, got {type(prefer).__name__} {prefer!r}; "
+                        + _device_help())
+    if name in ("", "auto"):
+        return get_device(None)
+    if name == "gpu":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        raise ValueError(f"device {prefer!r} is not available: no GPU here (torch.cuda.is_available() is False: no "
+                         f"NVIDIA driver or a CPU-only torch {torch.__version__}). Use 'cpu', or 'auto' to take "
+                         f"CUDA when present; {_device_help()}")
+    kind, _, index = name.partition(":")
+    if kind not in ("cpu", "cuda", "mps") or (index and not index.isdigit()) or name.endswith(":"):
+        raise ValueError(f"unknown device {prefer!r}; {_device_help()}")
+    if kind == "cuda":
+        if not torch.cuda.is_available():
+            raise ValueError(f"device {prefer!r} is not available: torch.cuda.is_available() is False (no NVIDIA "
+                             f"GPU or driver, or a CPU-only torch {torch.__version__}). Use 'cpu', or 'auto' to "
+                             f"take CUDA when present; {_device_help()}")
+        if index and int(index) >= torch.cuda.device_count():
+            raise ValueError(f"device {prefer!r} is not available: this machine has "
+                             f"{torch.cuda.device_count()} CUDA device(s), cuda:0 to "
+                             f"cuda:{torch.cuda.device_count() - 1}")
+    if kind == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+        raise ValueError(f"device {prefer!r} is not available: torch.backends.mps.is_available() is False "
+                         f"(MPS is Apple silicon's GPU); {_device_help()}")
+    return torch.device(name)
+
+
+# ----------------------------------------------------------------------------- argument checks
+# Shared by the public samplers, density estimators and trainers: a clear ValueError / TypeError at the entry
+# point, naming the function, the argument and the fix, instead of a silent wrong answer further on.
+
+
+def check_tensor(x, name: str, where: str, floating: bool = True, min_dim: int = 1,
+                 allow_empty: bool = False) -> torch.Tensor:
+    """x itself if it is a torch.Tensor with at least `min_dim` dimensions, a non-empty batch (dim 0) and
+    (with `floating`) a floating dtype; a TypeError / ValueError naming `where` and `name` otherwise."""
+    if not isinstance(x, torch.Tensor):
+        raise TypeError(f"{where}: {name} must be a torch.Tensor, got {type(x).__name__}; convert it with "
+                        f"torch.as_tensor({name}, dtype=torch.float32)")
+    if floating and not (x.dtype.is_floating_point and not x.dtype.is_complex):
+        raise TypeError(f"{where}: {name} must be a real floating-point tensor, got dtype {x.dtype}; convert it "
+                        f"with {name}.float()")
+    if x.dim() < min_dim:
+        raise ValueError(f"{where}: {name} must have at least {min_dim} dimension(s) (batch first), got shape "
+                         f"{tuple(x.shape)}")
+    if not allow_empty and x.dim() > 0 and x.shape[0] == 0:
+        raise ValueError(f"{where}: {name} is an empty batch (shape {tuple(x.shape)}); pass at least one row")
+    return x
+
+
+def check_finite(x: torch.Tensor, name: str, where: str) -> torch.Tensor:
+    """x if it holds no NaN or inf; a ValueError saying how many there are, where the first is, and what to do.
+    (Skipped on the `meta` device, which holds no values.)"""
+    if x.device.type == "meta" or not x.dtype.is_floating_point:
+        return x
+    bad = ~torch.isfinite(x)
+    if bool(bad.any()):
+        n_nan, n_inf = int(torch.isnan(x).sum()), int(torch.isinf(x).sum())
+        first = tuple(int(i) for i in bad.nonzero()[0].tolist())
+        rows = f" in {int(bad.reshape(len(x), -1).any(1).sum())} of {len(x)} rows" if x.dim() >= 1 and len(x) else ""
+        fix = (f", e.g. {name} = {name}[torch.isfinite({name}).reshape(len({name}), -1).all(1)]"
+               if name.isidentifier() and x.dim() >= 1 else "")
+        raise ValueError(f"{where}: {name} holds {n_nan} NaN and {n_inf} inf value(s){rows} (the first at index "
+                         f"{first}); every value must be finite. Drop or repair those rows first{fix}")
+    return x
+
+
+def check_number(value, name: str, where: str, positive: bool = True, allow_zero: bool = False) -> float:
+    """value as a float if it is a finite real number, > 0 (`positive`) or >= 0 (`allow_zero`); a clear error
+    otherwise."""
+    is_number = isinstance(value, (int, float, np.integer, np.floating)) or (
+        isinstance(value, torch.Tensor) and value.numel() == 1 and not value.dtype.is_complex)
+    if isinstance(value, bool) or not is_number:
+        raise TypeError(f"{where}: {name} must be a real number, got {type(value).__name__} {value!r}")
+    v = float(value)
+    if not np.isfinite(v):
+        raise ValueError(f"{where}: {name} must be finite, got {v}")
+    if positive and not (v > 0 or (allow_zero and v == 0)):
+        raise ValueError(f"{where}: {name} must be {'>= 0' if allow_zero else 'positive'}, got {v}")
+    return v
+
+
+def check_count(n, name: str, where: str, minimum: int = 0) -> int:
+    """n as an int if it is an integer >= minimum (int, numpy or 0-d torch integers; bools and floats refused);
+    a clear error otherwise."""
+    try:
+        if isinstance(n, bool):
+            raise TypeError
+        n = operator.index(n)
+    except (TypeError, RuntimeError, ValueError):
+        raise TypeError(f"{where}: {name} must be an integer, got {type(n).__name__} {n!r}") from None
+    if n < minimum:
+        raise ValueError(f"{where}: {name} must be >= {minimum}, got {n}")
+    return int(n)
 
 
 EXECUTED_ENV = "GENMODELS_EXECUTED"  # set by scripts/run_notebooks.py: notebooks run with no one watching
@@ -159,6 +271,41 @@ def progress(iterable=None, **kwargs):
     kwargs.setdefault("mininterval", 1.0)
     kwargs.setdefault("dynamic_ncols", True)
     return tqdm(iterable, **kwargs)
+
+
+PROGRESS_AFTER = 2.0  # seconds a loop runs before progress_after opens its bar
+
+
+def progress_after(iterable, seconds: float | None = None, total: int | None = None, **kwargs):
+    """Iterate over `iterable`, opening a transient progress bar (tqdm, leave=False) only once the loop has run
+    `seconds` (default PROGRESS_AFTER): short calls stay silent, a call that runs for minutes shows it is alive.
+    In executed notebooks (executed()) no bar is drawn at all, so the saved outputs do not depend on how fast
+    the machine was. The samplers' show_progress=None (their default) means this."""
+    if executed():
+        yield from iterable
+        return
+    if total is None and hasattr(iterable, "__len__"):
+        total = len(iterable)
+    seconds = PROGRESS_AFTER if seconds is None else seconds
+    start, bar = time.perf_counter(), None
+    try:
+        for i, item in enumerate(iterable):
+            if bar is None and time.perf_counter() - start >= seconds:
+                bar = progress(total=total, initial=i, leave=False, **kwargs)
+            yield item
+            if bar is not None:
+                bar.update(1)
+    finally:
+        if bar is not None:
+            bar.close()
+
+
+def steps(n: int, show_progress: bool | None, desc: str):
+    """range(n) for a loop with the project's show_progress convention: True = a bar from the start,
+    None = a transient bar once the loop has run PROGRESS_AFTER seconds (progress_after), False = none."""
+    if show_progress is None:
+        return progress_after(range(n), desc=desc)
+    return progress(range(n), desc=desc) if show_progress else range(n)
 
 
 @contextmanager

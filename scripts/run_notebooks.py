@@ -1,8 +1,11 @@
-"""Execute notebooks in place, with outputs, and print each one's wall time (`make run [NB=02]`).
+"""Execute notebooks, with outputs, and print each one's wall time (`make run [NB=02]`).
 
 Arguments select notebooks by prefix (e.g. `02 05`); none means all of notebooks/*.ipynb.
-A failing cell stops that notebook and makes the exit status non-zero. Wall times, the profile
-and the hardware go to notebooks/timings.json (the README's timing table is made from it).
+Each notebook runs into a temporary copy beside it; only a run that succeeds replaces the committed
+file (os.replace, atomic). A failing cell stops that notebook, prints which cell failed (its index and
+first line) and makes the exit status non-zero; the committed notebook is left exactly as it was.
+Wall times, the profile and the hardware of successful runs go to notebooks/timings.json (the
+README's timing table is made from it).
 """
 from __future__ import annotations
 
@@ -10,6 +13,7 @@ import datetime as dt
 import json
 import os
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -32,6 +36,55 @@ def select(args: list[str]) -> list[Path]:
     return chosen
 
 
+def failed_cell(nb) -> tuple[int, int, str] | None:
+    """(index among all cells, index among code cells as nbval counts them, first line of its source) of the
+    first code cell whose outputs hold an error; None if none does."""
+    code = 0
+    for i, cell in enumerate(nb.cells):
+        if cell.cell_type != "code":
+            continue
+        if any(o.get("output_type") == "error" for o in cell.get("outputs", [])):
+            lines = [ln for ln in cell.source.splitlines() if ln.strip()]
+            return i, code, lines[0] if lines else ""
+        code += 1
+    return None
+
+
+def run_one(path: Path) -> tuple[bool, float]:
+    """Execute `path` into a temporary copy; replace `path` with it only on success. Returns (ok, seconds)."""
+    nb = nbformat.read(path, as_version=4)
+    client = NotebookClient(nb, timeout=None, kernel_name="python3",
+                            resources={"metadata": {"path": str(path.parent)}})
+    start = time.perf_counter()
+    try:
+        client.execute()
+        ok = True
+    except CellExecutionError as e:
+        ok = False
+        where = failed_cell(nb)
+        if where is not None:
+            print(f"{path.name}: cell {where[0]} (code cell {where[1]}) failed; its first line: {where[2]!r}",
+                  file=sys.stderr)
+        print(str(e)[-3000:], file=sys.stderr)
+    except BaseException:  # a dead kernel, Ctrl-C, ...: the committed notebook stays as it was
+        print(f"{path.name}: the run stopped; {path} is unchanged", file=sys.stderr, flush=True)
+        raise
+    seconds = time.perf_counter() - start
+    if ok:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".ipynb.tmp", dir=path.parent)
+        os.close(fd)
+        try:
+            nbformat.write(nb, tmp)
+            os.chmod(tmp, path.stat().st_mode & 0o777)
+            os.replace(tmp, path)
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+    else:
+        print(f"{path.name}: left unchanged (the failed run's outputs were not saved)", file=sys.stderr)
+    return ok, seconds
+
+
 def main(args: list[str]) -> int:
     from helpers.utils import hardware, profile
 
@@ -42,19 +95,8 @@ def main(args: list[str]) -> int:
     timings_path = NB_DIR / "timings.json"
     failed = []
     for path in select(args):
-        nb = nbformat.read(path, as_version=4)
-        client = NotebookClient(nb, timeout=None, kernel_name="python3",
-                                resources={"metadata": {"path": str(NB_DIR)}})
         print(f"running {path.name} ...", flush=True)
-        start = time.perf_counter()
-        try:
-            client.execute()
-            ok = True
-        except CellExecutionError as e:
-            ok = False
-            print(str(e)[-3000:], file=sys.stderr)
-        seconds = time.perf_counter() - start
-        nbformat.write(nb, path)
+        ok, seconds = run_one(path)
         print(f"{path.name}: {'ok' if ok else 'FAILED'} in {seconds / 60:.1f} min ({seconds:.0f} s)", flush=True)
         if ok:  # re-read right before writing: other runs may have recorded their notebooks meanwhile
             timings = json.loads(timings_path.read_text()) if timings_path.exists() else {}
