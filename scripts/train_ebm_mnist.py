@@ -82,6 +82,9 @@ def parse(argv=None):
     p.add_argument("--state-every", type=int, default=250)
     p.add_argument("--state", default=None, help="training-state file (default runs/ebm_mnist_<variant>_seed<k>_state.pt)")
     p.add_argument("--resume", action="store_true", help="continue from --state")
+    p.add_argument("--compact-state", default=None,
+                   help="also write the final state here with the buffer as uint8 (small enough to commit; resuming "
+                        "from it is approximate)")
     p.add_argument("--out", default=None, help="checkpoint name (default ebm_mnist_<variant>.pt in checkpoints/)")
     p.add_argument("--smoke", action="store_true", help="a few iterations on a small subset, written to /tmp")
     args = p.parse_args(argv)
@@ -157,16 +160,18 @@ def evaluate(model, args, x_held: torch.Tensor, classifier, device, controls: di
 
 
 def save_state(path: Path, it: int, model, opt, buffer, g, perm, pos, hist: ebm.History, evals: list, cpu_used: float,
-               wall_used: float, loads: list) -> None:
-    """Everything a resumed run needs, written atomically (weights_only-loadable types only)."""
+               wall_used: float, loads: list, commands: list, compact: bool = False) -> None:
+    """Everything a resumed run needs, written atomically (weights_only-loadable types only). compact=True stores
+    the replay buffer as uint8 (1/255 steps; 4x smaller), so a resume from it is close to, not exactly, the run."""
     path.parent.mkdir(parents=True, exist_ok=True)
+    bx = None if buffer is None else ((ebm.to_unit(buffer.x) * 255).round().to(torch.uint8) if compact else buffer.x)
     state = {"iteration": it, "model": model.state_dict(), "optimizer": opt.state_dict(),
-             "buffer": None if buffer is None else {"x": buffer.x, "next": buffer._next,
+             "buffer": None if buffer is None else {"x": bx, "next": buffer._next,
                                                     "generator": buffer.generator.get_state()},
              "generator": g.get_state(), "perm": perm, "pos": pos,
              "curves": {k: getattr(hist, k) for k in ("loss", "cd", "reg", "e_real", "e_fake", "grad_norm")},
              "snapshots": hist.snapshots, "evals": json.dumps(evals), "cpu_seconds": cpu_used,
-             "wall_seconds": wall_used, "loads": json.dumps(loads)}
+             "wall_seconds": wall_used, "loads": json.dumps(loads), "commands": json.dumps(commands)}
     tmp = path.with_suffix(".tmp")
     torch.save(state, tmp)
     os.replace(tmp, path)
@@ -185,7 +190,7 @@ def main(argv=None):
     buffer = ebm.ReplayBuffer((1, 28, 28), args.buffer, args.fresh, seed=args.seed) if v["use_buffer"] else None
     g = utils.generator(args.seed, device)
     hist = ebm.History()
-    perm, pos, start_it, evals, cpu_before, wall_before, loads = None, 0, 0, [], 0.0, 0.0, []
+    perm, pos, start_it, evals, cpu_before, wall_before, loads, commands = None, 0, 0, [], 0.0, 0.0, [], []
     state_path = Path(args.state)
     if args.resume:
         if not state_path.exists():
@@ -194,7 +199,9 @@ def main(argv=None):
         model.load_state_dict(s["model"])
         opt.load_state_dict(s["optimizer"])
         if buffer is not None:
-            buffer.x, buffer._next = s["buffer"]["x"], s["buffer"]["next"]
+            bx = s["buffer"]["x"]  # float32, or uint8 in a compact state (see --compact-state)
+            buffer.x = bx.float() / 255 * 2 - 1 if bx.dtype == torch.uint8 else bx
+            buffer._next = s["buffer"]["next"]
             buffer.generator.set_state(s["buffer"]["generator"])
         g.set_state(s["generator"])
         perm, pos, start_it = s["perm"], s["pos"], s["iteration"]
@@ -202,10 +209,12 @@ def main(argv=None):
             setattr(hist, k, list(vals))
         hist.snapshots, hist.iterations = dict(s["snapshots"]), start_it
         evals, loads = json.loads(s["evals"]), json.loads(s["loads"])
+        commands = json.loads(s.get("commands", "[]"))
         cpu_before, wall_before = s["cpu_seconds"], s["wall_seconds"]
         print(f"resumed {state_path} at iteration {start_it}", flush=True)
     if perm is None:
         perm = utils.randperm(len(x), generator=g, device=x.device)
+    commands.append({"argv": sys.argv[1:] if argv is None else list(argv), "from_iteration": start_it})
     classifier = energy.load_classifier(device=device)
     print(f"{args.variant}: device {device}, {torch.get_num_threads()} threads | {len(x)} training digits | "
           f"{sum(p.numel() for p in model.parameters()):,} parameters | sampler {sampler}", flush=True)
@@ -223,7 +232,7 @@ def main(argv=None):
         hist.append(out)
         done = it + 1
         if done % args.snapshot_every == 0 or it == start_it == 0:
-            hist.snapshots[it] = out["x_fake"][:16].cpu()
+            hist.snapshots[it] = out["x_fake"][:16].cpu().clone()  # clone: a view would save all 128
         if args.eval_every and done % args.eval_every == 0 and done < args.iters:
             e = evaluate(model, args, x_held, classifier, device)
             loads.append([done, round(os.getloadavg()[0], 2)])
@@ -233,13 +242,16 @@ def main(argv=None):
                   flush=True)
         if done % args.state_every == 0 or done == args.iters:
             save_state(state_path, done, model, opt, buffer, g, perm, pos, hist, evals,
-                       cpu_before + time.process_time() - c0, wall_before + time.perf_counter() - t0, loads)
+                       cpu_before + time.process_time() - c0, wall_before + time.perf_counter() - t0, loads, commands)
     hist.cpu_seconds = cpu_before + time.process_time() - c0
     hist.seconds = wall_before + time.perf_counter() - t0
     hist.iterations = len(hist.loss)
     print(f"trained {hist.iterations} iterations: {hist.cpu_seconds:.0f} CPU s, "
           f"{hist.cpu_seconds / hist.iterations:.3f} CPU s/iteration", flush=True)
 
+    if args.compact_state:
+        save_state(Path(args.compact_state), len(hist.loss), model, opt, buffer, g, perm, pos, hist, evals,
+                   hist.cpu_seconds, hist.seconds, loads, commands, compact=True)
     final = evaluate(model, args, x_held, classifier, device, controls={"x_train": x, "x_fashion": x_fashion})
     print(json.dumps(final, indent=1), flush=True)
     snap_name = Path(args.out).stem + "_snapshots.pt"
@@ -256,6 +268,7 @@ def main(argv=None):
         "seed": args.seed, "data": desc,
         **ebm.training_record("scripts/train_ebm_mnist.py", sys.argv[1:] if argv is None else argv, args, sampler,
                               hist, device),
+        "commands": commands,  # every segment of a resumed run, with the iteration it started from
         "load_average_at_evaluations": loads,
         "summary_last_100": hist.summary(100),
         "curves": {k: [round(a, 5) for a in getattr(hist, k)[::stride]] for k in ("loss", "cd", "reg", "e_real", "e_fake")},
@@ -265,6 +278,8 @@ def main(argv=None):
         "metrics": {k: final[k] for k in ("mean_max_prob", "min_class", "c2st_accuracy")},
         "evaluation": final,
         "state_file": str(state_path), "state_sha256": ckpt.sha256sum(state_path),
+        **({"compact_state_file": str(args.compact_state), "compact_state_sha256": ckpt.sha256sum(args.compact_state)}
+           if args.compact_state else {}),
     }
     full = ckpt.save_checkpoint(model, args.out, record)
     print(f"saved {ckpt.resolve(args.out)} (sha256 {full['sha256'][:12]}...)", flush=True)
