@@ -1,7 +1,7 @@
-"""Rewrite the README's timing table (between its TIMINGS markers) from notebooks/timings.json and verify.json.
+"""Rewrite the timing table of docs/maintainers.md (between its TIMINGS markers) from notebooks/timings.json and verify.json.
 
 `make run` records each notebook's wall time in timings.json, `make verify` whether a re-run reproduces the
-committed outputs in verify.json; run this afterwards to refresh the README.
+committed outputs in verify.json; run this afterwards to refresh docs/maintainers.md.
 """
 from __future__ import annotations
 
@@ -37,7 +37,7 @@ def main() -> None:
     timings = json.loads((nb_dir / "timings.json").read_text())
     verify_path = nb_dir / "verify.json"
     verified = json.loads(verify_path.read_text()) if verify_path.exists() else {}
-    readme = ROOT / "README.md"
+    readme = ROOT / "docs" / "maintainers.md"
     text = readme.read_text()
     head, rest = text.split(BEGIN, 1)
     _, tail = rest.split(END, 1)
