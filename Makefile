@@ -23,10 +23,10 @@ export GENMODELS_DATA ?= $(if $(wildcard $(SHARED_DATA)),$(SHARED_DATA),)
 
 setup: $(STAMP)
 
-$(STAMP): requirements.txt pyproject.toml $(CONSTRAINTS)
+$(STAMP): requirements.txt requirements-site.txt pyproject.toml $(CONSTRAINTS)
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip 2>&1 | { grep -v "^WARNING: Location" || true; }
-	$(BIN)/python -m pip install -q -r requirements.txt $(PIP_CONSTRAINTS) 2>&1 | { grep -v "^WARNING: Location" || true; }
+	$(BIN)/python -m pip install -q -r requirements.txt -r requirements-site.txt $(PIP_CONSTRAINTS) 2>&1 | { grep -v "^WARNING: Location" || true; }
 	$(BIN)/python -m pip install -q --no-deps -e . 2>&1 | { grep -v "^WARNING: Location" || true; }
 	$(BIN)/python -c "import torchvision, helpers.utils as u; print('installed', u.versions(), '| torchvision', torchvision.__version__)"
 	touch $@
@@ -88,6 +88,37 @@ bench: $(STAMP)
 ## on the GPU, reported in notebooks/gpu_check.json; without CUDA it says so and exits 0
 gpu-check: $(STAMP)
 	$(BIN)/python scripts/gpu_check.py
+
+## make gpu-bundle: write .gpu/ (git-ignored): the wheels a bare CUDA machine with Python 3.12 lacks, the offline
+## data the check reads, and run.sh; prints tree + bundle size (limit 60 MiB). On the GPU machine: bash .gpu/run.sh
+.PHONY: gpu-bundle tree-size
+gpu-bundle: $(STAMP)
+	$(BIN)/python scripts/gpu_bundle.py
+
+## make tree-size: the size of the working tree as it would be sent (tracked + untracked-not-ignored files) and
+## its largest files; fails above the limit of tests/test_tree_size.py (45 MiB)
+tree-size:
+	$(PY) tests/test_tree_size.py
+
+## make site: the course website in site/_build/html (git-ignored) from the committed notebooks, not executed
+## (Sphinx + myst-nb, scripts/build_site.py; a few seconds). Open site/_build/html/index.html
+.PHONY: site site-check
+site: $(STAMP)
+	$(BIN)/python scripts/build_site.py
+
+## make site-check: serve the built site on 127.0.0.1 and open every page in headless Chromium (Debian's package,
+## installed when missing and root): fails on console errors, broken links or images, untypeset math; screenshots
+## in site/_build/screenshots (scripts/site_check.py)
+SITE_CHECK_STAMP := $(VENV)/.site-check-installed
+$(SITE_CHECK_STAMP): requirements-site-check.txt $(STAMP)
+	$(BIN)/python -m pip install -q -r requirements-site-check.txt 2>&1 | { grep -v "^WARNING: Location" || true; }
+	touch $@
+
+site-check: site $(SITE_CHECK_STAMP)
+	@test -x /usr/bin/chromium || { if [ "$$(id -u)" = 0 ]; then apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium; else \
+	  echo "make site-check needs Debian's chromium: sudo apt-get install -y chromium"; exit 2; fi; }
+	$(BIN)/python scripts/site_check.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache
