@@ -553,7 +553,7 @@ def coverage_scores(probs: Tensor) -> dict:
 
     `class_entropy`: entropy (nats) of the predicted-class histogram (log K when all classes are
     equally frequent); `kl_uniform`: KL(histogram || uniform); `min_class`/`max_class`: extreme
-    class fractions; `confidence`: mean max-probability (high for digit-like samples);
+    class fractions; `confidence`: mean max-probability (also high on pixel noise: not a realism score, use FD);
     `inception_score`: exp E KL(p(y|x) || p(y)).
     """
     p = probs.double().clamp_min(1e-12)
