@@ -6,11 +6,12 @@
 # $p(x,y)$ gives back the classifier's $p(y\mid x)$ and, summing over $y$, a density $p(x)$ of the images
 # (JEM, Grathwohl et al., 2019). We start from a pretrained MNIST classifier (98.9%),
 # add the maximum-likelihood term for $\log p(x)$ with negatives drawn by SGLD, and compare JEM
-# (replay buffer with noise restarts, plain SGLD) with JEM++ (Yang and Ji, 2021: SGLD started from a
-# Gaussian mixture fitted to the data, proximal SGLD with a bounded move per step) and with the plain
-# classifier: test accuracy, samples, stability and cost.
+# (replay buffer with noise restarts, i.e. a store of past sampler states that each new chain continues from;
+# plain SGLD) with JEM++ (Yang and Ji, 2021: SGLD started from a Gaussian mixture fitted to the data, proximal
+# SGLD, i.e. Langevin steps whose move per pixel is clipped to a small bound) and with the plain classifier:
+# test accuracy, samples, stability and cost.
 #
-# The two fine-tuned models ship as checkpoints; set `RETRAIN = True` to train them here instead.
+# The two fine-tuned models are loaded from saved weights; set `RETRAIN = True` to train them here instead.
 
 # %% setup
 
@@ -77,7 +78,9 @@ print(f"pretrained classifier: {accuracy(base, x_test, y_test):.4f} held-out acc
 # $E(x)$ by $-c$: that freedom, unused by a classifier, is what JEM trains.
 #
 # The loss is $-\log p(y\mid x)-\log p(x)$ on real pairs. With $\log p(x) = -E(x)-\log Z$ and
-# $\nabla_\theta \log Z = -\mathbb{E}_{x'\sim p_\theta}[\nabla_\theta E(x')]$,
+# $Z(\theta)=\int e^{-E_\theta(x)}dx$, differentiating under the integral gives
+# $\nabla_\theta \log Z = \frac1Z\int \nabla_\theta e^{-E_\theta(x)}dx = -\int \frac{e^{-E_\theta(x)}}{Z}\nabla_\theta E_\theta(x)\,dx
+# = -\mathbb{E}_{x'\sim p_\theta}[\nabla_\theta E(x')]$, so
 #
 # $$\nabla_\theta\big[-\log p_\theta(x)\big]=\nabla_\theta E_\theta(x)-\mathbb{E}_{x'\sim p_\theta}\nabla_\theta E_\theta(x')
 # \;\approx\;\nabla_\theta\Big[\tfrac1B\sum_i E_\theta(x_i)-\tfrac1B\sum_j E_\theta(\tilde x_j)\Big],$$
@@ -101,20 +104,24 @@ plt.show()
 
 # %% [markdown]
 # **Answer.** The pretrained classifier, read as an EBM, gives uniform noise an energy of **-38.75 ± 0.97** and
-# held-out digits **-12.96 ± 2.67** (mean ± s.d. over 500 images each): noise is $e^{26}$ times *more* probable
+# held-out digits **-12.96 ± 2.67** (mean ± s.d. over the images drawn in the cell above): noise is $e^{26}$ times *more* probable
 # than a digit under its $p(x)$. Its logits are only trained to be *relative* (softmax cross-entropy ignores a
 # common shift), and on noise the network happens to produce large logits; nothing has ever told it what an
-# image is. This is the density that JEM's $\log p(x)$ term has to repair, and why SGLD on the untrained
-# reading quickly finds "images" with very low energy that are nothing like digits.
+# image is. This is the density that JEM's $\log p(x)$ term has to repair: as long as it holds, an energy
+# descent from noise has no reason to head towards digits.
 
 # %% [markdown]
 # ## Task 2.4 — SGLD negatives and JEM training
 #
 # Training needs negatives $\tilde x$ from the model. JEM draws them by SGLD with a decoupled step,
 # $x_{t+1} = x_t - \alpha\nabla_x E_\theta(x_t) + \sigma\,\epsilon_t$, $\alpha=1$, $\sigma=0.01$,
-# $\epsilon_t\sim\mathcal N(0,I)$ (exact Langevin would tie $\sigma=\sqrt{2\alpha}$), 20 steps per iteration,
-# pixels kept in $[0,1]$ (`helpers.samplers.langevin`). Chains persist in a replay buffer of 10,000 images;
-# each iteration starts from buffer states, 5% of them replaced by fresh $U[0,1]$ noise.
+# $\epsilon_t\sim\mathcal N(0,I)$, 20 steps per iteration,
+# pixels kept in $[0,1]$ (`helpers.samplers.langevin`). In the homework's form
+# $x_{t+1}=x_t-\frac{\varepsilon^2}{2}\nabla_xE+\varepsilon\,\epsilon_t$ the step is $\alpha=\varepsilon^2/2$
+# and the noise $\sigma=\varepsilon$, so exact Langevin would need $\sigma=\sqrt{2\alpha}\approx1.41$; with
+# $\sigma=0.01$, far below that, the chain is close to plain gradient descent on $E$ with a little noise.
+# Chains persist in a replay buffer of 10,000 images; each iteration starts from buffer states, 5% of them
+# replaced by fresh $U[0,1]$ noise.
 #
 # **The weight of $\log p(x)$.** JEM adds the two terms with equal weight. Starting from a *trained*
 # classifier that is harmful: its cross-entropy is already near 0, so its gradient is tiny, while the first
@@ -123,7 +130,8 @@ plt.show()
 # to pull it back. We therefore minimise $\mathrm{CE} + \lambda\,(\overline{E(x)}-\overline{E(\tilde x)})$ with
 # $\lambda = 0.1$ and Adam at learning rate $3\times10^{-5}$, the same for both methods. The figure shows the
 # short runs (one each, seed 0) from which $\lambda$ was picked.
-#
+
+# %% [markdown]
 # **Caveat: these runs were scored on the test digits.** $\lambda$ was chosen by looking at accuracy on the
 # same 1,000 held-out digits that the comparison below tests on, and the learning rate, $3\times10^{-5}$ in
 # every run, has no separate validation record either. The test digits thus also served as the validation
@@ -148,8 +156,8 @@ for r in trials["runs"]:
 # **Answer.** With weight 1, JEM's held-out accuracy fell from 0.989 to 0.874 within 50 iterations and to
 # 0.734 at its lowest; JEM++ at weight 1 stayed between 0.891 and 0.924. With $\lambda=0.1$ JEM dipped to
 # 0.939 and recovered to 0.968 by iteration 150. One run per setting, so these are observations, not
-# estimates with a spread, but 0.968 against 0.784 at the last evaluation is a clear difference. JEM++ was
-# not tried at $\lambda=0.1$ before the final run. (The JEM++ reference code trains from scratch with weight 1
+# estimates with a spread, but 0.968 against 0.784 at the last evaluation is a clear difference. No JEM++
+# run at $\lambda=0.1$ appears in this figure. (The JEM++ reference code trains from scratch with weight 1
 # and a learning-rate warm-up; fine-tuning a sharp classifier is a harder start.)
 
 # %%
@@ -178,10 +186,12 @@ for method in ("jem", "jempp"):
 # %% [markdown]
 # ### Training curves (Task 2.6: loss and accuracy)
 #
-# The records keep, every 50 iterations, the means over those 50 training batches of the total loss
+# Every 50 iterations the training script stores the means over those 50 training batches of the total loss
 # $\mathrm{CE}+\lambda(\overline{E(x)}-\overline{E(\tilde x)})$, its cross-entropy part, the training-batch accuracy
 # and the two mean energies, plus the accuracy on the 1,000 held-out digits at that iteration. One run per
-# method (seed 0): these curves are observations of one run each.
+# method (seed 0): these curves are observations of one run each. The falling total loss is not progress: it
+# is the drift discussed below. The cross-entropy part changes by a few tenths at most, while the energy term
+# $\lambda(\overline{E(x)}-\overline{E(\tilde x)})$ falls by several units as the gap turns ever more negative.
 
 # %%
 panels = [("loss", "total loss CE + 0.1 (E(real) - E(SGLD))", "loss"), ("ce", "cross-entropy part", "CE"),
@@ -238,7 +248,10 @@ print(f"cost: {rj['cpu_seconds_per_iteration']:.3f} / {rp['cpu_seconds_per_itera
 # so these are observations; a second seed could change the ratios.
 #
 # Held-out accuracy differs in kind: JEM dropped to 0.945 after 50 iterations and spent the run climbing
-# back, JEM++ stayed between 0.979 and 0.989. At iteration 450, which both runs reached, JEM had 0.972 and
+# back, JEM++ stayed between 0.979 and 0.989, but slid late in the run, to 0.979 at iteration 800, the last
+# recorded point (the curve is evaluated every 50 iterations); the final 0.985 is measured on the same digits
+# at the end of training, 20 iterations later, so the late slide is of the order of the noise between
+# evaluations. At iteration 450, which both runs reached, JEM had 0.972 and
 # JEM++ 0.989, so JEM++'s lead is not only the 1.74 times as many iterations it fitted into the cap.
 
 # %% [markdown]
@@ -253,15 +266,18 @@ print(f"cost: {rj['cpu_seconds_per_iteration']:.3f} / {rp['cpu_seconds_per_itera
 # $x_{t+1}=x_t+\operatorname{clip}\big(-\alpha\nabla_xE(x_t)+\sigma\epsilon_t,\,-\delta,\,\delta\big)$, with
 # $\delta = 0.03$ on $[0,1]$ images: the chain stays within $\delta$ of where it was (a proximal constraint),
 # which tames the very large input gradients of a sharp classifier.
-#
+
+# %% [markdown]
 # **What else differs between the two runs.** Our JEM++ run changes more than these two things, and each
 # change is a confound of the comparison: it takes **10 SGLD steps per iteration instead of 20**, it has
-# **no replay buffer** (every iteration starts fresh GMM draws, short-run chains, where JEM's chains persist),
+# **no replay buffer** (every iteration starts fresh GMM draws: short-run chains, i.e. chains run only those few
+# steps and then discarded, where JEM's chains persist),
 # and both runs stopped at a **30-minute wall-clock cap**, so JEM++ made more iterations.
 #
 # **Where it differs from the JEM++ reference** (`sample_q` in `train_jempp.py`, github.com/sndnyang/JEMPP).
 # We clip the whole move, noise included; the authors clip the *gradient* per pixel to $[-1,1]$ and scale it
-# by the step size (at most 0.1 per step on $[0,1]$ images), in the YOPO form, without noise. Their chains
+# by the step size (at most 0.1 per step on $[0,1]$ images), in the YOPO form (the sign-and-clip step of the
+# "You Only Propagate Once" adversarial-training method), without noise. Their chains
 # persist in a buffer of 10,000 images initialised from the class Gaussians, 5% re-drawn per iteration. And
 # the paper trains a Wide-ResNet from scratch with $\lambda=1$ and SGD; we fine-tune a trained CNN.
 
@@ -284,7 +300,11 @@ for name, s in {**samples, **{f"{m} (shipped)": s for m, s in samples_shipped.it
 # %% [markdown]
 # ## Comparison (Task 2.6)
 #
-# **Samples.** The shipped classifier (`mnist_classifier.pt`) scores each set of samples: the mean of its
+# **The grids.** The first three grids are drawn here: GMM starts, JEM chains from noise, JEM++ chains from
+# the GMM starts. The grids titled "jem (shipped)" and "jempp (shipped)" are the samples saved at the end of
+# each training run (the sampler's own negatives, loaded from disk), shown for comparison.
+#
+# **Samples.** The pretrained classifier (`mnist_classifier.pt`) scores each set of samples: the mean of its
 # largest probability, the share it assigns with confidence above 0.9, and the smallest class fraction.
 # JEM's samples climb $\log\sum_y\exp f(x)[y]$ of a network that *started* as this very classifier, so a
 # confident label means "looks like a digit to this network", not a good digit: the grids are the evidence.
@@ -299,8 +319,9 @@ for name, s in samples.items():
 # **Answer (samples).** JEM's chains from noise (100 steps) become white strokes on speckled black: many 2s
 # and stroke fragments, few clean digits. The classifier is confident on 92% of them, yet at least one class
 # is missing (smallest class 0.00), which is why confidence cannot stand for quality here. JEM++'s samples
-# (50 proximal steps from the class GMM) are recognisable digits of every class, with 98% above 0.9. Much of
-# that is the start: the GMM draws alone already reach 0.898 mean confidence and 69% above 0.9, and the
+# (50 proximal steps from the class GMM) are recognisable digits, with 98% above 0.9; that every class
+# appears (smallest class 0.07) is built in, since the starts are drawn ten classes in turn from the per-class
+# Gaussians. Much of the rest is the start too: the GMM draws alone already reach 0.898 mean confidence and 69% above 0.9, and the
 # steps sharpen them. One set of 100 samples per method.
 #
 # **Accuracy.** All three models are tested on the same 1,000 held-out digits, so we compare them pairwise
@@ -351,7 +372,9 @@ for (a, b), (only_a, only_b, p) in tests.items():
 # ### The papers' numbers as reference
 #
 # JEM (Grathwohl et al., 2019) reports on CIFAR-10 (WideResNet-28-10, 20 SGLD steps, replay buffer) 92.9%
-# accuracy, Inception Score 8.76 and FID 38.4, and describes its training as unstable, with divergences that
+# accuracy, Inception Score 8.76 (IS: $\exp\mathbb E\,\mathrm{KL}(p(y|x)\|p(y))$ under an Inception network,
+# higher is better) and FID 38.4 (Fréchet Inception Distance: the Fréchet distance between Gaussians fitted
+# to Inception features of samples and of real images, lower is better), and describes its training as unstable, with divergences that
 # need restarts. JEM++ (Yang and Ji, 2021) reports 94.1% accuracy and an FID of about 37, and a training that
 # is faster and more stable, which also lets it use batch normalisation. Our small MNIST runs point the same
 # way (more accurate, 1.76 times cheaper per iteration, slower drift), with the confounds above, but the
@@ -369,4 +392,5 @@ for (a, b), (only_a, only_b, p) in tests.items():
 # sampler and optimiser settings, curves, CPU time). Both were trained by `scripts/train_jem.py`, seed 0,
 # one thread each on a shared 2-core machine, each stopped by a 30-minute wall-clock cap (wall time per
 # iteration includes waiting for the shared cores, so the notebook compares CPU seconds). The runs that chose
-# $\lambda$ are in `checkpoints/jem_trials.json` (their weights were not kept).
+# $\lambda$ are in `checkpoints/jem_trials.json` (their weights were not kept); JEM++ was not tried at
+# $\lambda=0.1$ before the final run. The grids marked "(shipped)" are the sample files listed above.

@@ -12,7 +12,7 @@
 # digits in the feature space of a Persian-digit classifier (realism); we also look at what that
 # classifier's labels can and cannot say.
 #
-# The classifier and the generators ship as checkpoints; set `RETRAIN = True` to train them here instead
+# The classifier and the generators are loaded from saved weights; set `RETRAIN = True` to train them here instead
 # (hours on one core).
 
 # %% setup
@@ -57,7 +57,7 @@ print(f"training seeds in this run: {SEEDS}" + (
     f"wgan-gp --seed {missing[0]} --epochs {EPOCHS} --resume)" if missing else ""))
 
 # %% [markdown]
-# ## Task 1 — Data: the Hoda digits, 28x28, binary, split 85/10/5
+# ## Task 4.1 — Data: the Hoda digits, 28x28, binary, split 85/10/5
 #
 # The homework provides binary images of Persian digits, asks for 28x28 images and a shuffled
 # train / validation / test split of 85 / 10 / 5 %. Our digits come from the **Hoda** dataset
@@ -66,14 +66,21 @@ print(f"training seeds in this run: {SEEDS}" + (
 # [github.com/amir-saniyan/HodaDatasetReader](https://github.com/amir-saniyan/HodaDatasetReader), free for
 # research and non-commercial use). It is published as three CDB files of binary scans of varying sizes; we
 # use two of them (`Test 20000.cdb` and `RemainingSamples.cdb`, 42,352 digits), read by `helpers.data.hoda()`.
-#
+# These two are the files the notebook's data loader fetches and checks (`helpers.data.HODA_FILES`); the
+# 60,000-digit training file is not used. 42,352 digits are ample for the homework's own 85/10/5 split, which
+# we draw from them, so the published train/test division plays no role here.
+
+# %% [markdown]
 # **Bringing each scan to 28x28.** A digit whose longer side exceeds 20 pixels is shrunk to fit (aspect
 # ratio kept), a smaller one is **never enlarged**, and the digit is placed with its centre of mass at the
 # canvas centre (as MNIST was made), then thresholded back to {0, 1}. Not enlarging matters for Persian
 # digits: a 0 (۰) is a small dot, and scaling every digit into a full box turns it into a large filled disc,
 # a shape no writer draws (the left grid below shows that alternative on the same digits).
 #
-# We shuffle once with a seed and cut the indices into disjoint sets. The generators and the classifier
+# We shuffle once with a seed and cut the indices into disjoint sets. Disjoint *indices* need not mean
+# disjoint *images*: a short digit such as a 0 (a dot) or a 1 (a bar) can be scanned into exactly the same
+# 28x28 binary pattern by two writers, so the cell also counts test images that occur pixel for pixel in the
+# training split; the count it prints is a handful out of 2,118, too few to matter for the scores. The generators and the classifier
 # learn from the training split only; the validation split tracks the generators during training; the test
 # split is used once, for the final scores.
 
@@ -193,16 +200,18 @@ plt.show()
 # %% [markdown]
 # **Answer.** The classifier is right on 99.22% of the validation digits, but its confidence does not measure
 # digit-ness. Uniform pixel noise, which looks like no digit, gets a mean confidence of 0.958, far above the
-# smooth blobs' 0.739 and close to the 0.991 of real digits, and 98.5% of the noise images are labelled "5":
+# smooth blobs' 0.739 and close to the 0.991 of real digits, and 98% of the noise images are labelled "5":
 # the classifier has a default answer for speckle, and the Persian 5 (۵), a small loop, is it. The FD
-# separates the three: 4,942.6 for noise, 622.0 for blobs, 3.3 for real held-out digits (one draw of 5,000
-# noise and blob images; the 4,235 validation digits). So below, **FD is the realism score**; confidence and the
-# inception-score analogue are printed but not read as realism, and a class histogram is read as "what this
+# separates the three: 4,942.6 for noise, 622.0 for blobs, 3.3 for real held-out digits (one draw of `N_EVAL`
+# noise and blob images, set in the set-up cell; the validation digits). So below, **FD is the realism score**;
+# confidence and the inception-score analogue (IS, $\exp\,\mathbb E_x\,\mathrm{KL}(p(y|x)\,\|\,p(y))$ with
+# our classifier in place of Inception: high when each image gets a confident label and the labels are spread
+# over the classes) are printed but not read as realism, and a class histogram is read as "what this
 # classifier calls the samples", which for samples that are not digits says little about which digits a
 # generator draws.
 
 # %% [markdown]
-# ## Task 2 — A GAN
+# ## Task 4.2 — A simple GAN
 #
 # The homework asks for a plain (unconditional) GAN whose generator maps noise to a 28x28 binary image and
 # whose discriminator outputs the probability that an image is real, with the choice of losses, optimisers
@@ -313,7 +322,11 @@ print(f"generator: {sum(p.numel() for p in gan.DCGANGenerator(Z_DIM, WIDTH).para
 show_samples("GAN")
 
 # %% [markdown]
-# ## Task 3 — A WGAN, per the paper
+# *The grid above:* 60 samples of the GAN (seed 0), left the generator's raw sigmoid outputs, right the same
+# samples binarised at 0.5 as the data are.
+
+# %% [markdown]
+# ## Task 4.3 — A WGAN, per the paper
 #
 # The homework asks to change the GAN's loss to the one of the WGAN paper, retrain, and say what problems
 # remain and how one might fix them.
@@ -348,13 +361,13 @@ show_samples("WGAN")
 # %% [markdown]
 # ### What is still wrong with the WGAN
 #
-# **Answer.** Three things, all visible in this run. First, clipping constrains each weight, not the
-# function: the critic's Lipschitz constant $K$ is unknown and moves during training, so its estimate of the
-# distance is on a moving scale and cannot be compared across runs or over time. Here about half the
-# critic's weights sit at $\pm c$ and its input gradients have norms of a few hundredths, not 1 (printed in
-# Task 4, "Inside the two critics"): a critic squeezed into simple functions. Second, through $L$ layers the
-# gradient scales roughly like $c^L$ times the widths: too small a $c$ and it vanishes, too large and it
-# explodes, and the right $c$ depends on the architecture. Third, five critic steps per generator step with a
+# **Answer.** Three things. First, clipping constrains each weight, not the function: the critic's Lipschitz
+# constant $K$ is unknown and moves during training, so its estimate of the distance is on a moving scale and
+# cannot be compared across runs or over time. For this critic, about half the weights end at $\pm c$ and its
+# input gradients have norms of a few hundredths, not 1 (measured in Task 4.4, "Inside the two critics"): a
+# critic squeezed into simple functions. Second, an argument from the paper that we do not measure: through
+# $L$ layers the gradient scales roughly like $c^L$ times the widths, so too small a $c$ makes it vanish, too
+# large makes it explode, and the right $c$ depends on the architecture. Third, five critic steps per generator step with a
 # small learning rate and no momentum make the WGAN slow per unit of compute. The samples above show the
 # result: speckled clusters of pixels, not digits. The remedy we implement is the gradient penalty of
 # WGAN-GP; others are spectral normalisation of the critic's layers, or a larger $c$ tuned to the network.
@@ -363,7 +376,8 @@ show_samples("WGAN")
 # ### The remedy: WGAN-GP
 #
 # A differentiable function is 1-Lipschitz iff its gradient norm is at most 1 everywhere, and the optimal
-# critic has gradient norm 1 on the straight lines between coupled points of $p_\text{data}$ and $p_G$.
+# critic has gradient norm 1 on the straight lines between coupled points of $p_\text{data}$ and $p_G$ (pairs
+# $(x, G(z))$ that the optimal transport plan of $W_1$ matches, a real digit with the generated image it moves to).
 # Gulrajani et al. therefore drop clipping and add a soft constraint on random points of those lines:
 #
 # $$L_\text{critic}=\mathbb E_{z}[f(G(z))]-\mathbb E_{x}[f(x)]+\lambda\,\mathbb E_{\hat x}\big[(\|\nabla_{\hat x}f(\hat x)\|_2-1)^2\big],
@@ -374,14 +388,13 @@ show_samples("WGAN")
 # it would make each $\hat x$'s score depend on the other samples of the batch. Our WGAN-GP critic replaces it
 # by layer norm (one normalisation group per image, `DCGANCritic(norm="layer")`). With clipping gone the
 # critic can use momentum again: Adam, learning rate $10^{-4}$, $\beta=(0.5,0.9)$, $n_\text{critic}=5$, the
-# same number of epochs as the others. `helpers.gan.gradient_penalty` is checked against this formula by hand
-# and against per-image autograd in `tests/test_gan.py`.
+# same number of epochs as the others. `helpers.gan.gradient_penalty` computes exactly this formula.
 
 # %%
 show_samples("WGAN-GP")
 
 # %% [markdown]
-# ## Task 4 — Comparing the three: pictures, curves, numbers
+# ## Task 4.4 — Comparing the three: pictures, curves, numbers
 #
 # The homework asks for samples of the trained models side by side and a discussion of realism, training
 # stability and convergence.
@@ -444,7 +457,7 @@ plt.tight_layout()
 plt.show()
 
 # %% [markdown]
-# The numbers the answers cite, from the training records: epoch means averaged over each fifth of
+# The numbers the answers cite: epoch means averaged over each fifth of
 # training, the validation FD at a few epochs and its best epoch, and the generator steps per CPU second.
 
 # %%
@@ -480,10 +493,12 @@ for (label, seed), rec in records.items():
 # unstable one: its validation FD reached its best, 480.6 at epoch 17 and 479.8 at epoch 21 (seeds 0 and 1),
 # then rose to 788.8 and 731.9 at epoch 40, while the critic's estimate of the distance kept falling (0.273
 # to 0.0529 per fifth in seed 0), so that estimate did not track sample quality. For the WGAN-GP the estimate
-# and the FD fell together. None has converged after 40 epochs: the GAN's FD fell from 136 to 121.7 over the
+# fell steadily and the FD fell over the run as a whole (1066 to 176.9 in seed 0), though not monotonically:
+# in seed 1 it rose from 317.1 at epoch 10 to 352.8 at epoch 20 before falling to 164.7. None has converged after 40 epochs: the GAN's FD fell from 136 to 121.7 over the
 # last ten epochs (seed 0) and the WGAN-GP's from 224.7 to 176.9, best at the last epoch in both seeds. The
-# WGAN-GP's generator took a fifth of the GAN's steps (5.1 against 26.5 per CPU second), one plausible reason
-# it is behind, untested here. Two seeds per model show whether a pattern repeats.
+# WGAN-GP's generator took a fifth of the GAN's steps per epoch (112 against 562, one per five critic steps),
+# and each step cost more CPU time (5.1 against 26.5 generator steps per CPU second, seed 0): one plausible
+# reason it is behind, untested here. Two seeds per model show whether a pattern repeats.
 
 # %% [markdown]
 # ### Scores: realism, and what the classifier calls the samples
@@ -597,7 +612,7 @@ for label, seed in pairs[:1]:
 # %% [markdown]
 # ### Inside the two critics
 #
-# Each trained critic was measured at the end of training (`metrics.critic` in the records): the share of the
+# Each trained critic was measured at the end of training: the share of the
 # clipped critic's weights that sit at the bound $\pm c$, and the norm of each critic's gradient with respect
 # to its input on 1,000 validation digits and 1,000 generated ones. A clipped critic is $K$-Lipschitz for some
 # $K$ fixed by $c$ and the architecture, not 1, so its gradient norms say what $K$ clipping gave; the WGAN-GP's
@@ -621,7 +636,7 @@ for label in ("WGAN", "WGAN-GP"):
 # hundredths, not 1, and the critic's estimate of the distance is on that small and moving scale. The
 # WGAN-GP's critic has gradient norms of 1.35 and 1.33 on real digits and 1.21 and 1.16 on generated ones,
 # near the 1 the penalty asks for on the interpolates (the penalty is soft, so not exactly 1). This is the
-# mechanism behind Task 3's first point, measured.
+# mechanism behind Task 4.3's first point, measured.
 
 # %% [markdown]
 # ## Summary: GAN vs WGAN vs WGAN-GP
@@ -631,7 +646,7 @@ for label in ("WGAN", "WGAN-GP"):
 # instance noise better still (86). The weight-clipped WGAN draws speckle rather than digits, and its FD rose
 # during the second half of training while its critic's estimate kept falling, so the critic gave no signal
 # to stop at its best epoch. The gradient penalty repairs this: the WGAN-GP's critic has gradient norms near
-# 1 and its estimate falls with the FD. The WGAN-GP was still improving at the last epoch, so its order with
+# 1 and its estimate falls steadily while the FD falls over the run. The WGAN-GP was still improving at the last epoch, so its order with
 # the GAN may change with longer training, which these runs do not test. None of the generators is close to
 # real digits (FD 3.3 for real held-out digits). Last, a lesson about the measuring instrument: a
 # classifier's confidence and class labels say little about images that are not digits (pixel noise gets
@@ -645,4 +660,4 @@ for label in ("WGAN", "WGAN-GP"):
 # and the generators `hoda_{gan,wgan,wgangp,gannoise}_seed{0,1}_G.pt`, each with a JSON record beside it in
 # `checkpoints/` (command, configuration, per-epoch history with CPU seconds, final critic diagnostics). All
 # were trained by `scripts/train_hoda_gans.py` on one CPU thread, 40 epochs each. All generators fall well
-# short of real digits (Task 4); their records say how they were trained.
+# short of real digits (Task 4.4); their records say how they were trained.
