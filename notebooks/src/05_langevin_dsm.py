@@ -10,9 +10,6 @@
 #    (Tasks 3-4), read the learned gradient field (Task 5), follow it from one point with a deterministic
 #    sampler (Task 6), and, beyond the text, sample it with Langevin dynamics from many starting points and
 #    measure how the noise level $\sigma$ of the training affects the match with the data.
-#
-# Library code lives in `helpers` (`distributions.Gaussian`, `samplers.langevin`, `data.swiss_roll`,
-# `score_matching` for the network, the DSM loss, its training loop and the sample-vs-data distances).
 
 # %% setup
 
@@ -93,8 +90,10 @@ plt.show()
 # covariance after $k$ steps has a closed form, $C_{k+1}=A C_k A^\top+\tau I$ with $A=I-\tfrac{\tau}{2}\Sigma^{-1}$,
 # $C_0=4I$ (`sm.langevin_cov_after`), which we print beside the sample covariance. Under reading A more steps
 # only refine the same unit-time path; they cannot converge. So we also run reading (B): a fixed $\tau$ and
-# $K$ steps, total time $K\tau$, whose limit is $\Sigma$ up to a discretisation bias (stationary variance
-# $1/(\lambda(1-\tau\lambda/4))$ along an eigen-direction of precision $\lambda$, `sm.langevin_stationary_cov`).
+# $K$ steps, total time $K\tau$, whose limit is $\Sigma$ up to a discretisation bias. Along an eigen-direction of
+# $\Sigma^{-1}$ with precision $\lambda$ our update is $x'=(1-\tau\lambda/2)\,x+\sqrt\tau\,z$, so the stationary variance
+# $v$ solves $v=(1-\tau\lambda/2)^2v+\tau$, i.e. $v=\tau/(1-(1-\tau\lambda/2)^2)=1/(\lambda(1-\tau\lambda/4))$, slightly
+# above the exact $1/\lambda$ (`sm.langevin_stationary_cov`).
 
 # %%
 def langevin_sampler(score_fn, n, K=20, tau=None, seed=0):
@@ -145,7 +144,7 @@ print(f"reference: covariance error of {N_STATS} exact samples: "
 
 # %% [markdown]
 # **Answer.** Reading A does not converge, whatever K: with $\tau=1/(K-1)$ the covariance error stays at 1.323, 1.258
-# and 1.291 for K = 20, 100 and 1000 (the closed form gives 1.28 for all three; Monte Carlo noise about 0.02). The
+# and 1.291 for K = 20, 100 and 1000 (the closed-form $C_K$ is the same for all three; Monte Carlo noise about 0.02). The
 # samples are too spread along the long axis $(1,-1)/\sqrt2$, as the left scatter shows. The reason is the total time:
 # along that axis (variance 1.7, precision 0.588) the diffusion's variance relaxes at rate 0.588 per unit time, so after
 # time 1 the starting variance 4 has only come down to $1.7+2.3\,e^{-0.59}\approx2.98$. More grid points only refine
@@ -183,8 +182,8 @@ plt.show()
 # direction). Vincent's objective, which we implement, is
 # $$l(\theta,\sigma) = \mathbb E_{p(\mathbf{x})}\mathbb E_{q_\sigma(\bar{\mathbf{x}}\mid\mathbf{x})}\Big\lVert F_\theta(\bar{\mathbf{x}}) + \frac{\bar{\mathbf{x}}-\mathbf{x}}{\sigma^2}\Big\rVert_2^2 ,$$
 # estimated by the batch mean of the per-sample squared norm. Its minimiser is $F_{\theta^*}=\nabla\log q_\sigma$,
-# the score of the data blurred by $\mathcal N(0,\sigma^2 I)$ (the test suite checks this on Gaussian data, where the
-# answer is $-(C+\sigma^2 I)^{-1}(\mathbf{x}-\mu)$).
+# the score of the data blurred by $\mathcal N(0,\sigma^2 I)$ (for Gaussian data $\mathcal N(\mu,C)$ that is
+# $-(C+\sigma^2 I)^{-1}(\mathbf{x}-\mu)$).
 
 # %%
 print(inspect.getsource(sm.denoising_score_matching))
@@ -276,18 +275,20 @@ for lo, hi in [(0.0, 0.05), (0.05, 0.15), (0.15, 0.4), (0.4, 10.0)]:
           f"{norm[m].median():7.2f}, mean cos(score, direction to nearest data point) {cos[m].mean():+.2f}")
 
 # %% [markdown]
-# **Answer.** This run's map shows one broad bump, not a spiral: every arrow points to one spot near the middle of the
-# roll, about $(0.2, 0.1)$, with lengths growing with the distance. The table agrees (one trained network). Far from
+# **Answer.** This run's map shows one broad bump, not a spiral: every arrow points toward the middle of the roll,
+# with lengths growing with the distance. The table agrees (one trained network). Far from
 # the data (distance > 0.4) the score points at the nearest data point (mean cosine +0.94), only because from outside
 # the roll "toward the centre" and "toward the data" coincide; on the arms the agreement is gone (+0.05 within 0.05 of
 # the data, where the median score is 2.31 instead of about 0). So the map tells us only that the data sits in a
-# bounded region around its centre.
+# bounded region around its centre. For what a better-learned field looks like, see the sweep's $\sigma=0.05$ map at
+# the end of the notebook (its samples have the best histogram distance).
 #
-# **Why training as given misses the spiral.** The DSM target $-\mathbf{z}/\sigma$ has size about 141 at $\sigma=0.01$,
-# while the score to be learned is about 20 across an arm, so the useful part of the loss is a few percent; Task 4's
-# curve showed no measurable gain over $s\equiv0$. Adam at lr $10^{-4}$ for 10,000 steps moves each weight by at most
-# about 1: enough for the coarse bump, not for sharp, curved ridges from a one-hidden-layer Softplus network. The last
-# section shows what a larger $\sigma$ and a stronger optimiser buy.
+# **Why training as given misses the spiral.** The DSM target $-\mathbf{z}/\sigma$ has size $\sqrt2/\sigma\approx141$ at
+# $\sigma=0.01$, while the score to be learned across an arm of width $w\approx0.05$ (the roll's noise 0.5, scaled by 1/10)
+# is of order $1/w=20$, so the useful part of the loss is a few percent; Task 4's curve showed no measurable gain over
+# $s\equiv0$. Adam moves each weight by at most about lr per step, so 10,000 steps at $10^{-4}$ move it by at most
+# about 1: enough for a coarse bump, likely not for sharp, curved ridges. The last section shows what a larger
+# $\sigma$ and a stronger optimiser buy.
 
 # %% [markdown]
 # ### Task 6 — A deterministic sampler
@@ -327,8 +328,8 @@ print(f"step lengths: first {step_len[0]:.3f}, last {step_len[-1]:.4f}; end poin
 # %% [markdown]
 # **Answer.** The trail runs straight from $(1.5, 1.5)$ toward the centre and ends at $(1.06, 1.03)$ after 20 steps,
 # with steps shrinking from 0.039 to 0.026 as the learned score weakens toward the bump's centre. The end point happens
-# to lie on the outer arm (0.044 from the nearest training point), but only because the arm is on the way: the field
-# does not turn toward the arms, so more steps would carry the point across the arm toward $(0.2, 0.1)$. In any case
+# to lie on the outer arm (0.044 from the nearest training point), but only because the arm is on the way: the trail is
+# a straight line that does not turn toward the arm, and its last step (0.026) is still long, so it has not stopped there. In any case
 # this is gradient ascent on $\log q_\sigma$: it ends at a local maximum of the learned density, the same point for
 # every nearby start, not at a *sample*. With a well-learned score it would stop on the nearest ridge of the roll; to
 # spread points over the distribution, the Langevin noise $\sqrt{2\epsilon}\,\mathbf{z}$ is needed (next section).
@@ -411,6 +412,10 @@ plt.tight_layout()
 plt.show()
 
 # %% [markdown]
+# The second figure shows the four learned fields over the data. At this size one sees mainly that outside the roll
+# every field points inward and that the arrows shrink over the arms; the table, not the maps, carries the comparison.
+
+# %% [markdown]
 # **Answer.** Langevin with every learned score moves the uniform starts well toward the data, and none comes near the
 # floor (fresh data: MMD$^2$ 0.0003, TV 0.174); one run per $\sigma$, so read small differences with care.
 #
@@ -418,7 +423,8 @@ plt.show()
 #   same $\sigma$ is no better: at $\sigma=0.01$ the target is mostly noise, and the optimiser is not what holds it back.
 # * **Larger $\sigma$ helps, up to a point.** At $\sigma=0.05$ and 0.1 the samples form a ring with the outer arm visible,
 #   at 0.2 a blurred annulus. A larger $\sigma$ makes the regression target less noisy (across an arm of width
-#   $w\approx0.05$ its useful fraction is about $\sigma^2/(\sigma^2+w^2)$: 0.04 at $\sigma=0.01$, 0.94 at 0.2) and smoother.
+#   $w\approx0.05$ the learnable score has squared size about $1/(\sigma^2+w^2)$ and the target $1/\sigma^2$, so the useful
+#   fraction is about $\sigma^2/(\sigma^2+w^2)$: 0.04 at $\sigma=0.01$, 0.94 at 0.2) and smoother.
 #   But the model is then the score of $q_\sigma$, the data blurred by $\sigma$: at 0.2 the arms, about 0.5 apart, merge.
 # * **The two distances weigh this differently.** The MMD (kernels up to 0.5 wide) rewards mass in the right coarse
 #   region and improves up to $\sigma=0.2$ (0.0334); the histogram (cells 0.12 wide) rewards resolved arms and is best
@@ -434,4 +440,6 @@ plt.show()
 # notebook ran in about 10 minutes (576 s, `notebooks/timings.json`, 2026-12-01). No checkpoint is loaded: every
 # network is trained in the notebook from seed 0. Task 4's training as given took 394 s (39 ms per step, every step on
 # all 10,000 points); that cost is why the $\sigma$ sweep uses minibatches of 1,000 (31 to 38 s per training; the cells
-# print the times). `make verify NB=05` re-runs the notebook and checks that every printed line reproduces.
+# print the times). `make verify NB=05` re-runs the notebook and checks that every printed line reproduces. Library code
+# lives in `helpers` (`distributions.Gaussian`, `samplers.langevin`, `data.swiss_roll`, `score_matching`); the test
+# suite checks the DSM minimiser on Gaussian data against $-(C+\sigma^2 I)^{-1}(\mathbf{x}-\mu)$.
