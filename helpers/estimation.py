@@ -151,6 +151,11 @@ def estimate_means(method: str, real: Tensor, init: Tensor, sigma: float = 1.0, 
     if real.dim() != 2 or mu.dim() != 2 or real.shape[1] != mu.shape[1]:
         raise ValueError(f"real must be (n, d) and init (M, d) with the same d; got {tuple(real.shape)}, "
                          f"{tuple(mu.shape)}")
+    utils.check_finite(utils.check_tensor(real, "real", "estimate_means"), "real", "estimate_means")  # issue 32
+    utils.check_finite(utils.check_tensor(mu, "init", "estimate_means"), "init", "estimate_means")
+    max_iters = utils.check_count(max_iters, "max_iters", "estimate_means")
+    window = utils.check_count(window, "window", "estimate_means", minimum=1)
+    n_synthetic = utils.check_count(n_synthetic, "n_synthetic", "estimate_means", minimum=1)
     if chain_length is None:
         chain_length = {"ml-direct": 0, "ml-mcmc": 1000, "cd": 10}[method]
     history, seconds, acceptance = [mu.clone()], [0.0], []
@@ -178,6 +183,7 @@ def estimate_means(method: str, real: Tensor, init: Tensor, sigma: float = 1.0, 
 
 def em_means(real: Tensor, init: Tensor, sigma: float = 1.0, iters: int = 500, tol: float = 1e-10) -> Tensor:
     """The exact maximum-likelihood means of `real` (weights and sigma fixed), by EM: a reference."""
+    utils.check_finite(utils.check_tensor(real, "real", "em_means", min_dim=2), "real", "em_means")  # issue 32
     mu = torch.as_tensor(init, dtype=real.dtype).clone()
     for _ in range(iters):
         r = GaussianMixture(mu, sigma).responsibilities(real)
@@ -455,3 +461,156 @@ def hotelling_t2(samples, mean0=0.0) -> HotellingResult:
     t2 = n * m2
     f = (n - p) / (p * (n - 1)) * t2
     return HotellingResult(d, t2, f, float(stats.f.sf(f, p, n - p)), math.sqrt(m2), n, p)
+
+
+# ----------------------------------------------------------------------------- score matching (Part I)
+
+def score_matching_objective(x: Tensor, means: Tensor, sigma: float = 1.0) -> Tensor:
+    """Hyvarinen's score-matching objective of the equal-weight mixture with known sigma on the points x,
+    mean_x [ |grad_x log p|^2 / 2 + Laplacian_x log p ] (differentiable in `means`).
+
+    With s_i = (mu_i - x) / sigma^2 and the responsibilities r_i: grad_x log p = sum_i r_i s_i and
+    Laplacian_x log p = sum_i r_i |s_i|^2 - |sum_i r_i s_i|^2 - d / sigma^2, so the objective is
+    mean_x [sum_i r_i |s_i|^2 - |sum_i r_i s_i|^2 / 2] - d / sigma^2: explicit, with no Z and no sampling."""
+    x = torch.as_tensor(x)
+    means = torch.as_tensor(means).to(x)
+    if x.dim() != 2 or means.dim() != 2 or x.shape[1] != means.shape[1]:
+        raise ValueError(f"x must be (n, d) and means (M, d) with the same d, got {tuple(x.shape)}, "
+                         f"{tuple(means.shape)}")
+    diff = means[None] - x[:, None, :]  # (n, M, d), in x's dtype (GaussianMixture would round to float32)
+    r = torch.softmax(-(diff ** 2).sum(-1) / (2 * sigma ** 2), dim=1)  # responsibilities (equal weights)
+    s = diff / sigma ** 2
+    score = (r[:, :, None] * s).sum(1)  # (n, d)
+    return (r * (s ** 2).sum(-1)).sum(1).mean() - 0.5 * (score ** 2).sum(1).mean() - x.shape[1] / sigma ** 2
+
+
+def score_matching_means(x: Tensor, init: Tensor, sigma: float = 1.0, gtol: float = 1e-10) -> Tensor:
+    """The score-matching estimate of the means: `score_matching_objective` minimised by BFGS from `init`
+    (gradient by autograd, in float64); returned in x's dtype. CD with L Langevin steps of size eps from
+    the data is, to first order in L * eps, gradient descent on this objective with step L * eps."""
+    xd = torch.as_tensor(x, dtype=torch.float64)
+    init = torch.as_tensor(init, dtype=torch.float64)
+    shape = tuple(init.shape)
+
+    def value_and_grad(theta):
+        mu = torch.tensor(theta, dtype=torch.float64).reshape(shape).requires_grad_(True)
+        value = score_matching_objective(xd, mu, sigma)
+        (grad,) = torch.autograd.grad(value, mu)
+        return value.item(), grad.numpy().ravel()
+
+    res = minimize(value_and_grad, init.numpy().ravel(), jac=True, method="BFGS",
+                   options={"gtol": gtol, "maxiter": 1000})
+    return torch.as_tensor(res.x.reshape(shape), dtype=torch.as_tensor(x).dtype)
+
+
+# ----------------------------------------------------------------------------- asymptotic variances (Part II)
+
+@dataclass
+class AsymptoticCovariance:
+    """The sandwich A^-1 B A^-T of an estimator that maximises an average of J i.i.d. terms l(theta):
+    sqrt(J) (theta_hat - theta) -> N(0, cov), with A = -E[Hessian of l] and B = Cov[grad l] at the truth.
+    The means come first in theta (flattened row by row), then log Z when it is a parameter."""
+    A: np.ndarray
+    B: np.ndarray
+    cov: np.ndarray
+    n_means: int
+    d: int
+
+    @property
+    def means_cov(self) -> np.ndarray:
+        """The means' block of cov, (M*d, M*d)."""
+        k = self.n_means * self.d
+        return self.cov[:k, :k]
+
+    @property
+    def j_mse(self) -> float:
+        """lim J * E[Task 12's MSE of the means] = trace of the means' block / M (the MSE averages the
+        squared distance over the M estimates)."""
+        return float(np.trace(self.means_cov) / self.n_means)
+
+    @property
+    def j_var_log_z(self) -> float:
+        """lim J * Var(log Z_hat) (nan when log Z is not a parameter); J * MSE(Z_hat) -> Z^2 times this."""
+        k = self.n_means * self.d
+        return float(self.cov[k, k]) if self.cov.shape[0] > k else float("nan")
+
+
+def sandwich(A, B) -> np.ndarray:
+    """A^-1 B A^-T, symmetrised."""
+    A, B = np.asarray(A, float), np.asarray(B, float)
+    if A.ndim != 2 or A.shape[0] != A.shape[1] or B.shape != A.shape:
+        raise ValueError(f"A and B must be square matrices of the same shape, got {A.shape}, {B.shape}")
+    a_inv = np.linalg.inv(A)
+    cov = a_inv @ B @ a_inv.T
+    return (cov + cov.T) / 2
+
+
+def quadrature_grid(centres, scale: float, step: float = 0.1, width: float = 10.0) -> tuple[np.ndarray, float]:
+    """A square grid (n, d) covering every centre +- width * scale, and the cell volume step^d: sums of
+    f(u) p(u) * volume over it integrate smooth, fast-decaying f p to near machine precision. d <= 3."""
+    centres = np.atleast_2d(np.asarray(centres, float))
+    d = centres.shape[1]
+    if d > 3:
+        raise ValueError(f"a grid in d = {d} dimensions is too large; this rule is for d <= 3")
+    lo, hi = centres.min() - width * scale, centres.max() + width * scale
+    axis = np.arange(lo, hi + step / 2, step)
+    grids = np.meshgrid(*([axis] * d), indexing="ij")
+    return np.stack([g.ravel() for g in grids], 1), step ** d
+
+
+def _weighted_cov(w: np.ndarray, v: np.ndarray) -> np.ndarray:
+    mean = w @ v
+    return (w[:, None] * v).T @ v - np.outer(mean, mean)
+
+
+def nce_asymptotic_covariance(true_means, sigma: float = 1.0, noise_mean=(1.0, 1.0), noise_sigma: float = 2.0,
+                              learn_log_z: bool = False, step: float = 0.1) -> AsymptoticCovariance:
+    """Sandwich covariance of the NCE estimator of Tasks 9/10 (J data and J noise points; the model is true).
+
+    One term of the objective is l(theta; x, y) = log h(x) + log(1 - h(y)), h = sigmoid(G), x from the
+    model, y from the noise; with g = grad_theta G (`NCEProblem`: r_i (u - mu_i) / sigma^2, and -1 for
+    log Z) its gradient is (1 - h(x)) g(x) - h(y) g(y), so B = Cov_x[(1 - h) g] + Cov_y[h g]. At the truth
+    the terms with the second derivatives of G cancel between data and noise (p_m (1 - h) = p_n h), which
+    leaves A = E_x[h (1 - h) g g^T] + E_y[h (1 - h) g g^T]. Expectations by quadrature on a grid (d <= 3).
+    """
+    true_means = np.asarray(true_means, float)
+    m, d = true_means.shape
+    u, vol = quadrature_grid(np.vstack([true_means, np.asarray(noise_mean, float)[None]]),
+                             max(sigma, noise_sigma), step)
+    problem = NCEProblem(u, u, m, sigma, tuple(noise_mean), noise_sigma, learn_log_z)  # data = noise = grid
+    log_z = log_partition(m, sigma, d)
+    g_ratio, r = problem.log_ratio(true_means, log_z)
+    h = expit(g_ratio[: len(u)])
+    g = (r[: len(u), :, None] * (u[:, None, :] - true_means[None]) / sigma ** 2).reshape(len(u), -1)
+    if learn_log_z:
+        g = np.concatenate([g, -np.ones((len(u), 1))], 1)
+    log_pn = gaussian_log_pdf(u, noise_mean, noise_sigma)
+    wx, wy = np.exp(g_ratio[: len(u)] + log_pn) * vol, np.exp(log_pn) * vol  # p_m = exp(G) p_n
+    A = (((wx + wy) * h * (1 - h))[:, None] * g).T @ g
+    B = _weighted_cov(wx, (1 - h)[:, None] * g) + _weighted_cov(wy, h[:, None] * g)
+    return AsymptoticCovariance(A, B, sandwich(A, B), m, d)
+
+
+def ml_asymptotic_covariance(true_means, sigma: float = 1.0, step: float = 0.1) -> AsymptoticCovariance:
+    """Sandwich covariance of the maximum-likelihood estimate of the means from J mixture samples.
+
+    With s_i = (x - mu_i) / sigma^2 and the responsibilities r_i the score is (r_i s_i)_i and
+    -d^2 log p / dmu_i dmu_k = delta_ik r_i (I / sigma^2 - s_i s_i^T) + r_i r_k s_i s_k^T: A is its
+    expectation, B = E[score score^T]. For the true model A = B (the Fisher information) and the sandwich
+    is the inverse Fisher information, the Cramer-Rao bound; both are computed, by quadrature (d <= 3)."""
+    true_means = np.asarray(true_means, float)
+    m, d = true_means.shape
+    u, vol = quadrature_grid(true_means, sigma, step)
+    mix = GaussianMixture(torch.as_tensor(true_means), sigma)
+    ut = torch.as_tensor(u)
+    w = np.exp(mix.log_prob(ut).numpy()) * vol
+    r = mix.responsibilities(ut).numpy()  # (n, M)
+    s = (u[:, None, :] - true_means[None]) / sigma ** 2  # (n, M, d)
+    score = (r[:, :, None] * s).reshape(len(u), -1)  # (n, M*d)
+    B = (w[:, None] * score).T @ score
+    A = (w[:, None] * score).T @ score  # the r_i r_k s_i s_k^T part
+    for i in range(m):
+        own = (w * r[:, i])[:, None] * s[:, i]  # (n, d)
+        blk = slice(i * d, (i + 1) * d)
+        A[blk, blk] += w @ r[:, i] * np.eye(d) / sigma ** 2 - own.T @ s[:, i]
+    return AsymptoticCovariance(A, B, sandwich(A, B), m, d)

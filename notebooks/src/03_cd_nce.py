@@ -1,30 +1,26 @@
 # %% [markdown]
 # # 03 — Contrastive divergence and noise-contrastive estimation
 #
-# Homework 3. A mixture of four unit-variance Gaussians at the corners of a 3 x 3 square is the
-# model; its four means are the unknowns.
+# Homework 3. The model is a mixture of four unit-variance Gaussians at the corners of a 3 x 3 square, and
+# its four means are the unknowns. Both parts learn them from samples, in two ways that avoid the one hard
+# thing about energy-based models: the normalising constant.
 #
-# * **Part I** estimates the means by gradient ascent on the log-likelihood, where the "model" half
-#   of the gradient is an average over synthetic samples: exact samples of the current model (ML with
-#   direct sampling), long MALA chains from a fixed Gaussian (ML with MCMC), or ten MALA steps from
-#   the data (contrastive divergence). We compare what the three converge to, how fast (in iterations
-#   and in seconds), and how noisy they are.
-# * **Part II** estimates the means by noise-contrastive estimation (NCE): logistic regression
-#   between the data and Gaussian noise, first with the normalising constant $Z$ known, then with
-#   $\log Z$ as one more parameter, and measures how the error falls with the number of samples $J$.
+# * **Part I** does gradient ascent on the log-likelihood, where the "model" half of the gradient is an
+#   average over synthetic samples: exact samples of the current model (ML with direct sampling), long MALA
+#   chains from a fixed Gaussian (ML with MCMC), or ten MALA steps started at the data (contrastive
+#   divergence, CD). We compare what the three converge to, how fast, and how noisy they are.
+# * **Part II** turns estimation into classification: noise-contrastive estimation (NCE) is logistic
+#   regression between the data and Gaussian noise, first with the normalising constant $Z$ known, then
+#   with $\log Z$ as one more parameter, and we measure how the error falls with the number of samples $J$.
 #
-# The code lives in `helpers.estimation` (gradients, the three estimation loops, the NCE objective
-# and its gradient, the Task 12 matching rule, the paired NCE study, and the two statistics used to
-# compare methods: Hotelling's joint $T^2$ test and the paired ratio of two MSEs); sampling reuses
+# The code lives in `helpers.estimation` (gradients, the estimation loops, the NCE objective, the
+# asymptotic variances, the statistics used to compare methods); sampling reuses
 # `helpers.distributions.GaussianMixture` and the project's MALA, `helpers.samplers.mala`.
-# Every comparison between methods below states its uncertainty (a joint test, standard errors over
-# repeated runs, or a paired design); a single run is called an observation.
 
 # %% setup
 
 # %%
 import math
-import os
 import time
 
 import matplotlib.pyplot as plt
@@ -45,13 +41,19 @@ NAMES = {"ml-direct": "ML, direct sampling", "ml-mcmc": "ML, MCMC (L=1000)", "cd
 print("true means:", TRUE.tolist())
 
 # %% [markdown]
-# # Part I — Contrastive divergence
+# ## Part I — Contrastive divergence
 #
-# ## Task 1 — Direct sampling: the real samples
+# We pretend not to know the four means $\mu_i$ of
+# $p(x;\{\mu_i\}) = \frac14\sum_{i=1}^4 \mathcal N(x;\mu_i, I)$ and estimate them from 1000 samples. The
+# log-likelihood gradient has a data term and a model term; the three methods differ only in where the
+# model term's samples come from, which is the whole difficulty of training energy-based models.
+
+# %% [markdown]
+# ### Task 1 — Direct sampling: the real samples
 #
-# The mixture $p(x;\{\mu_i\}) = \frac14\sum_{i=1}^4 \mathcal N(x;\mu_i, I)$ is sampled exactly by
-# picking a component uniformly and adding standard normal noise: `GaussianMixture.sample` (the same
-# sampler notebook 01 uses). $J = 1000$ draws are the **real samples** for all of Part I.
+# The mixture is sampled exactly by picking a component uniformly and adding standard normal noise
+# (`GaussianMixture.sample`, the sampler of notebook 01). $J = 1000$ draws are the **real samples** for all
+# of Part I.
 
 # %%
 gen = utils.generator(0)
@@ -65,19 +67,18 @@ plt.show()
 print("sample mean", real.mean(0).numpy().round(3), "(the mixture's mean is (1.5, 1.5))")
 
 # %% [markdown]
-# ## Task 2 — Sampling with MCMC (MALA)
+# ### Task 2 — Sampling with MCMC (MALA)
 #
-# MALA proposes a Langevin step $\tilde x = x + \varepsilon \nabla_x \log p(x) + \sqrt{2\varepsilon}\,n$,
-# $n\sim\mathcal N(0,I)$, and accepts it with the Metropolis–Hastings probability, so the chain leaves
-# $p$ exactly invariant. The task's $\sqrt{2\varepsilon} = 0.1$ means a step size $\varepsilon = 0.005$.
-# `helpers.samplers.mala` takes the initial points (one chain per row, all chains advanced together)
-# and the chain length $L$, and needs only $\log p$ up to a constant; its score comes from autograd
-# unless a closed form is passed, as here: $\nabla_x\log p(x) = \sum_i r_i(x)(\mu_i - x)/\sigma^2$
-# (`GaussianMixture.score`, with the responsibilities $r_i$ defined below).
+# When a model can only be evaluated up to a constant, we sample it with a Markov chain. MALA proposes a
+# Langevin step $\tilde x = x + \varepsilon \nabla_x \log p(x) + \sqrt{2\varepsilon}\,n$,
+# $n\sim\mathcal N(0,I)$, and accepts it with the Metropolis–Hastings probability, so the chain leaves $p$
+# exactly invariant; only $\log p$ up to a constant is needed. The task's $\sqrt{2\varepsilon} = 0.1$ means
+# $\varepsilon = 0.005$. For the mixture the score is explicit,
+# $\nabla_x\log p(x) = \sum_i r_i(x)(\mu_i - x)/\sigma^2$ with the responsibilities $r_i$ defined below
+# (`GaussianMixture.score`), so MALA needs no autograd.
 #
-# Here: 100 chains started from $\mathcal N(1.5, 2)$ — **our reading: mean $(1.5, 1.5)$ and
-# covariance $2I$, i.e. variance 2 (standard deviation $\sqrt2$) per coordinate** — run for
-# $L = 1000$ steps, exactly as Task 4 will use them.
+# Here 100 chains start from $\mathcal N(1.5, 2)$, which we read as mean $(1.5, 1.5)$ and covariance $2I$
+# (standard deviation $\sqrt2$ per coordinate), and run $L = 1000$ steps, as Task 4 will use them.
 
 # %%
 STEP = 0.1 ** 2 / 2  # sqrt(2 eps) = 0.1
@@ -100,7 +101,12 @@ print(f"acceptance rate {out.acceptance_rate:.4f}; chains per quadrant (ideal 25
       f"{torch.bincount(quadrant, minlength=4).tolist()}; mean of the final states {out.samples.mean(0).numpy().round(2)}")
 
 # %% [markdown]
-# ## The gradient of $\log p$ with respect to a mean
+# With a step this small almost every proposal is accepted (rate 0.9999), and after 1000 steps the 100
+# chains have spread over all four components (24, 22, 31 and 23 per quadrant, against 25 each for exact
+# samples): a chain diffuses about $\sqrt{2\varepsilon L} \approx 3$, the spacing of the means.
+
+# %% [markdown]
+# ### The gradient of $\log p$ with respect to a mean
 #
 # With $a_i(x) = -\tfrac12\|x-\mu_i\|^2$ and $p(x) = \frac{1}{4\cdot 2\pi}\sum_k e^{a_k(x)}$,
 #
@@ -108,30 +114,28 @@ print(f"acceptance rate {out.acceptance_rate:.4f}; chains per quadrant (ideal 25
 #   = r_i(x)\,\frac{x-\mu_i}{\sigma^2},\qquad r_i(x) = \frac{e^{a_i(x)}}{\sum_k e^{a_k(x)}},$$
 #
 # the responsibility of component $i$ for $x$ times the pull of $x$ on $\mu_i$ ($\sigma = 1$ here).
-# The update of Tasks 3–5 is $\tilde\mu_i \leftarrow \tilde\mu_i + \eta\big(\langle r_i(x)(x-\tilde\mu_i)\rangle_{x}
-# - \langle r_i(\tilde x)(\tilde x-\tilde\mu_i)\rangle_{\tilde x}\big)$ with $\eta = 1$
-# (`E.contrastive_gradient`; `tests/test_estimation.py` checks it against autograd).
+# Tasks 3–5 all take the step $\tilde\mu_i \leftarrow \tilde\mu_i + \eta\big(\langle r_i(x)(x-\tilde\mu_i)\rangle_{x} -
+# \langle r_i(\tilde x)(\tilde x-\tilde\mu_i)\rangle_{\tilde x}\big)$ with $\eta = 1$
+# (`E.contrastive_gradient`, checked against autograd in `tests/test_estimation.py`).
 #
 # Two remarks used below. (i) The normalising constant $4\cdot2\pi$ does not depend on the means, so
 # $\mathbb E_{x\sim p_\mu}[\nabla_\mu\log p(x)] = \nabla_\mu\!\int p_\mu = 0$: with exact model samples the
-# synthetic term is pure noise of mean zero, and ML with direct sampling is stochastic gradient ascent
-# on the average log-likelihood of the real samples. (ii) Its fixed point is the maximum-likelihood
-# estimate (MLE) of the means for these 1000 points, which EM computes exactly (`E.em_means`); the
-# distance of an estimate to that MLE separates an algorithm's own error from the statistical error
-# of having only 1000 samples.
+# synthetic term is noise of mean zero, and ML with direct sampling is stochastic gradient ascent on the
+# average log-likelihood of the real samples. (ii) Its fixed point is the maximum-likelihood estimate (MLE)
+# of the means for these 1000 points, which EM computes exactly (`E.em_means`). The distance of an
+# estimate to that MLE separates an algorithm's own error from the statistical error of having 1000 samples.
+
+# %% [markdown]
+# ### When to stop (Tasks 3–5)
 #
-# ## Convergence criterion (Tasks 3–5)
-#
-# The iterates are noisy (the synthetic term changes every step), so "the update is zero" never
-# happens. We stop when the iterates **stop drifting**: the average of the last $W$ iterates differs
-# from the average of the $W$ before it by less than $\text{tol} = 0.1$ in every coordinate
-# (`E.has_converged`). The reported estimate is the average of the last $W$ iterates (it averages out
-# the step-to-step noise). $W = 50$ for the two ML methods and $W = 500$ for CD: one CD update moves the
-# chains only $L = 10$ steps of size $\varepsilon = 0.005$, so its gradient is of order
-# $L\varepsilon = 0.05$ times the ML one, and a window of 50 CD iterates cannot tell a slow crawl out of
-# a bad initialisation from convergence. (This is a stopping rule only; the methods' *noise* is compared
-# below on equal windows.) Each run also has a cap on iterations. All three start from the same initial guess
-# $\tilde\mu_i \sim U([0,3]^2)$ and use the same 1000 real samples.
+# The iterates are noisy (the synthetic term changes every step), so the update is never zero. We stop
+# when they **stop drifting**: the average of the last $W$ iterates differs from the average of the $W$
+# before by less than $\text{tol} = 0.1$ in every coordinate (`E.has_converged`), and report the average
+# of the last $W$ iterates. $W = 50$ for the two ML methods and $W = 500$ for CD: one CD update moves its
+# chains only $L = 10$ steps of $\varepsilon = 0.005$, so its gradient is of order $L\varepsilon = 0.05$
+# times the ML one, and 50 CD iterates cannot tell a slow crawl from convergence. Each run also has a cap
+# on iterations. All three start from the same guess $\tilde\mu_i \sim U([0,3]^2)$ and use the same 1000
+# real samples.
 
 # %%
 init = 3 * utils.rand(4, 2, generator=utils.generator(1))
@@ -148,10 +152,10 @@ SETTINGS = {  # method -> (window W, max iterations)
 fits = {}
 
 # %% [markdown]
-# ## Task 3 — ML with direct sampling
+# ### Task 3 — ML with direct sampling
 #
-# Each step draws 100 exact samples of the current model (`GaussianMixture.sample` with the current
-# means) and takes the step above with $\eta = 1$.
+# Each step draws 100 exact samples of the current model (`GaussianMixture.sample` with the current means)
+# and takes the step above with $\eta = 1$. This is the ideal that the other two approximate.
 
 # %%
 # NBVAL_IGNORE_OUTPUT
@@ -161,32 +165,27 @@ fits["ml-direct"] = E.estimate_means("ml-direct", real, init, n_synthetic=100, e
                                      show_progress=True)
 
 # %% [markdown]
-# ## Task 4 — ML with MCMC
+# ### Task 4 — ML with MCMC
 #
-# Each step runs 100 fresh MALA chains of $L = 1000$ steps from $\mathcal N((1.5,1.5), 2I)$ on the
-# current model and uses their final states as $\tilde x$. (We read the task's $\mathcal N(1.5, 2)$ as
-# mean 1.5 in each coordinate and **variance** 2, i.e. standard deviation $\sqrt2 \approx 1.41$; with 1000
-# steps of $\varepsilon = 0.005$ a chain diffuses about $\sqrt{2\cdot 0.005\cdot 1000} \approx 3$, the
-# spacing of the means, so the other reading, standard deviation 2, should change little.) This is 1000
-# score evaluations of the model per parameter update. `E.estimate_means` hands MALA the mixture's
-# closed-form score, so no step pays for autograd; the next cell times one iteration's 1000 MALA steps
-# both ways, on the initial model, from the same starts and noise.
+# Each step runs 100 fresh MALA chains of $L = 1000$ steps from $\mathcal N((1.5,1.5), 2I)$ on the current
+# model and uses their final states as $\tilde x$: 1000 score evaluations per parameter update. (With the
+# other reading of $\mathcal N(1.5, 2)$, standard deviation 2, little should change: the chains diffuse
+# about 3 anyway.) The next cell checks that the closed-form score gives the same chains as autograd and
+# what it saves.
 
 # %%
 # NBVAL_IGNORE_OUTPUT
 model0 = GaussianMixture(init, SIGMA)  # the initial guess: the model of the first ML-MCMC iteration
 x0 = E.chains_init_gaussian(N_CHAINS, generator=utils.generator(40))
 cpu, ends = {"autograd": [], "closed form": []}, {}
-for _ in range(3):  # interleaved repeats, timed in this process's CPU seconds (other jobs inflate wall time)
+for _ in range(3):  # interleaved repeats, in this process's CPU seconds
     for name, score in (("autograd", None), ("closed form", model0.score)):
         c0 = time.process_time()
         ends[name] = samplers.mala(x0, model0.log_prob, STEP, L_MCMC, generator=utils.generator(41), score=score).samples
         cpu[name].append(time.process_time() - c0)
 t_ag, t_cf = np.median(cpu["autograd"]), np.median(cpu["closed form"])
-print(f"{L_MCMC} MALA steps of {N_CHAINS} chains (one ML-MCMC iteration's sampling), CPU seconds, median of 3 "
-      f"interleaved repeats: score by autograd {t_ag:.2f} s, closed-form score {t_cf:.2f} s: {t_ag / t_cf:.1f}x faster, "
-      f"{t_ag - t_cf:.2f} s saved per iteration (all repeats: {np.round(cpu['autograd'], 2).tolist()} and "
-      f"{np.round(cpu['closed form'], 2).tolist()}). Same seed, largest difference between the final states "
+print(f"{L_MCMC} MALA steps of {N_CHAINS} chains, CPU time (median of 3): score by autograd {t_ag:.2f} s, "
+      f"closed form {t_cf:.2f} s ({t_ag / t_cf:.1f}x); final states agree to "
       f"{(ends['autograd'] - ends['closed form']).abs().max():.1e}")
 
 # %%
@@ -197,11 +196,12 @@ fits["ml-mcmc"] = E.estimate_means("ml-mcmc", real, init, n_synthetic=100, eta=1
                                    generator=utils.generator(4), show_progress=True)
 
 # %% [markdown]
-# ## Task 5 — Contrastive divergence
+# ### Task 5 — Contrastive divergence
 #
 # Each step picks 100 of the real samples at random, runs $L = 10$ MALA steps from them on the current
-# model, and contrasts the gradient averaged over those 100 real samples with the one averaged over
-# where their chains ended.
+# model, and contrasts the gradient averaged over those 100 real samples with the one averaged over where
+# their chains ended. The chains never need to mix: they only measure in which direction the model would
+# move the data.
 
 # %%
 # NBVAL_IGNORE_OUTPUT
@@ -211,10 +211,11 @@ fits["cd"] = E.estimate_means("cd", real, init, n_synthetic=100, eta=1.0, chain_
                               generator=utils.generator(5), show_progress=True)
 
 # %% [markdown]
-# ## Task 6 — Results and convergence
+# ### Task 6 — Results and convergence
 #
-# Estimates (the average of each run's last $W$ iterates), matched to the true means, and each
-# method's final synthetic samples.
+# The task asks for the estimated means, the final synthetic samples of each method, and how the three
+# differ in convergence. First the estimates (the average of each run's last $W$ iterates, matched to the
+# true means) with each method's path and final synthetic samples.
 
 # %%
 fig, axes = plotting.subplots(3, size=4.4, sharex=True, sharey=True)
@@ -242,9 +243,8 @@ for m, f in fits.items():
 print(f"{'MLE (EM)':22s} {str(order(mle.numpy()).round(2).tolist()):58s} {E.assignment_error(mle, TRUE):.3f}   0")
 
 # %% [markdown]
-# Convergence: the RMS distance of each iterate to the true means (best one-to-one matching), against
-# the iteration and against wall-clock time. The dotted line is the MLE's own error: the floor that
-# 1000 samples allow.
+# Convergence: the RMS distance of each iterate to the true means (best one-to-one matching), against the
+# iteration and against time. The dotted line is the MLE's own error, the floor that 1000 samples allow.
 
 # %%
 fig, axes = plotting.subplots(2, size=5.2)
@@ -282,25 +282,38 @@ per_iter = {m: f.seconds[-1] / f.iterations for m, f in fits.items()}
 to_hit = {m: f.seconds[first_hit[m]] if first_hit[m] >= 0 else float("nan") for m, f in fits.items()}
 print(f"ML-MCMC / CD: {per_iter['ml-mcmc'] / per_iter['cd']:.0f}x the time per iteration, "
       f"{to_hit['ml-mcmc'] / to_hit['cd']:.1f}x the time to first get within 0.3, "
-      f"{fits['ml-mcmc'].seconds[-1] / fits['cd'].seconds[-1]:.1f}x the total time; "
-      f"load average (1, 5, 15 min) {tuple(round(v, 1) for v in os.getloadavg())} on {os.cpu_count()} cores")
+      f"{fits['ml-mcmc'].seconds[-1] / fits['cd'].seconds[-1]:.1f}x the total time")
 
 # %% [markdown]
-# ## Is CD's fixed point the MLE? Two joint tests
+# **Answer (Task 6).** All three methods end near the same point: 0.161 (ML, direct), 0.145 (ML, MCMC) and
+# 0.142 (CD) from the true means, against 0.118 for the exact MLE of the same 1000 samples (one run each), so
+# most of the error is the statistical error of having 1000 samples.
+#
+# They differ in how they get there. The two ML variants follow almost the same curve (within 0.3 of the
+# truth at iterations 30 and 34): 1000 MALA steps give samples as useful as exact ones. CD needs 328
+# iterations, because its chains move only about $\sqrt{2\cdot 0.005\cdot 10}\approx 0.3$ from the data and
+# its gradient measures only that small drift. In time the order flips: an ML-MCMC iteration costs 72 times
+# a CD iteration, so CD gets within 0.3 7.5 times sooner (timing table, one run). Direct sampling
+# is fastest, but only because this model can be sampled exactly; an energy-based model cannot.
+#
+# The final samples of the two ML variants are samples of the fitted model. CD's are real points moved by 10
+# small steps: they look like the data whatever the model is, so they say nothing about its quality.
+
+# %% [markdown]
+# ### Is CD's fixed point the MLE? Two joint tests
 #
 # At the MLE the exact log-likelihood gradient is zero, and so is the expected ML step with direct samples
-# (remark (i)). CD's expected step there need not be. Each of the two experiments below gives $n$
-# independent draws of an 8-vector (the four means' coordinates), and we test all 8 coordinates **jointly**
-# with the one-sample Hotelling $T^2$ test (`E.hotelling_t2`): with $\bar d$ the mean draw minus the value
-# under the null hypothesis and $S$ the draws' sample covariance,
+# (remark (i)). CD's expected step there need not be. Each experiment below gives $n$ independent draws of
+# an 8-vector (the four means' coordinates), and we test all 8 coordinates **jointly** with the one-sample
+# Hotelling $T^2$ test (`E.hotelling_t2`): with $\bar d$ the mean draw minus its value under the null
+# hypothesis and $S$ the draws' sample covariance,
 #
 # $$T^2 = n\,\bar d^\top S^{-1}\bar d,\qquad \frac{n-p}{p(n-1)}\,T^2 \sim F_{p,\,n-p}\quad\text{under } H_0,$$
 #
-# with $p = 8$ (exact for Gaussian draws; ours are averages, close to Gaussian). Looking at the largest of the
-# 8 per-coordinate $z$-scores instead would be 8 tests at once: for independent coordinates with no effect,
-# $P(\max_k |z_k| \ge 2.5) = 1 - (1 - 0.0124)^8 \approx 0.095$, since $P(|z| \ge 2.5) = 0.0124$. The effect
-# size is $\sqrt{\bar d^\top S^{-1}\bar d}$ (the Mahalanobis distance of the mean from the null value, in
-# units of one draw's spread) and, in the units of this notebook, the RMS distance per mean, $\|\bar d\|/2$.
+# with $p = 8$ (exact for Gaussian draws; ours are averages, close to Gaussian). Testing the 8 coordinates
+# one by one would be 8 tests at once (the largest of 8 null $|z|$-scores exceeds 2.5 with probability
+# about 0.095). The effect size is the Mahalanobis distance $\sqrt{\bar d^\top S^{-1}\bar d}$ (in units of
+# one draw's spread), and in this notebook's units the RMS distance per mean, $\|\bar d\|/2$.
 #
 # *(a) The expected step at the MLE.* $n$ stochastic steps of each method evaluated *at the MLE*, without
 # updating. ML with direct samples is the control: its expected step is exactly zero.
@@ -318,14 +331,13 @@ for m, s in steps_at_mle.items():
           f"Mahalanobis {res.mahalanobis:.3f}; RMS of one step {np.sqrt((s ** 2).sum((1, 2)).mean()):.4f}")
 
 # %% [markdown]
-# *(b) Where the iterates settle.* $R$ runs of each method started *at the MLE*, each with its own noise,
-# $T$ iterations with the stopping rule switched off (`tol=0`); each run's estimate is the average of its
-# last $W$ iterates, the same $W$ for both methods. The test is on the estimates minus the MLE: if the MLE
-# were CD's fixed point, the runs' estimates would scatter around it. (Against the *true* means every method
-# would be "biased" here, because all runs share one data set whose MLE is itself 0.118 from the truth; that
-# comparison would need a fresh data set per run, and asks a different question, CD's consistency.) A second
-# joint test checks the burn-in: the mean of each window's second half minus that of its first half should be
-# zero if the runs had settled. The same runs measure the noise of the iterates on equal windows.
+# *(b) Where the iterates settle.* $R = 20$ runs of each method started *at the MLE*, each with its own
+# noise, 800 iterations with the stopping rule switched off (`tol=0`); each run's estimate is the average of
+# its last 500 iterates. If the MLE were CD's fixed point, the runs' estimates would scatter around it. (All
+# runs share one data set, so this asks where CD settles on these data, not whether CD is consistent.) A
+# second joint test looks for drift left after the 300 iterations of burn-in: each run's mean over the second
+# half of its window minus that over the first half. The same runs measure the iterates' noise on equal
+# windows.
 
 # %%
 # NBVAL_IGNORE_OUTPUT
@@ -336,7 +348,7 @@ reps = {m: [E.estimate_means(m, real, mle, SIGMA, n_synthetic=100, chain_length=
             for _ in utils.progress(range(R_RUNS), desc=m)] for m in ("ml-direct", "cd")}
 
 # %%
-spread, sd_run = {}, {}
+spread, sd_run, drifts, ests = {}, {}, {}, {}
 for m, runs in reps.items():
     est = np.stack([f.means.double().numpy() for f in runs])
     res = E.hotelling_t2(est, mle.double().numpy())
@@ -352,130 +364,118 @@ for m, runs in reps.items():
     drift = np.stack([f.history[-W_RUN // 2:].double().numpy().mean(0)
                       - f.history[-W_RUN:-W_RUN // 2].double().numpy().mean(0) for f in runs])
     res_drift = E.hotelling_t2(drift)  # is the burn-in of T_RUN - W_RUN iterations enough?
+    noise_norm = math.sqrt(np.trace(np.cov(drift.reshape(len(runs), -1), rowvar=False)) / len(runs))
     print(f"    drift inside the window (second half's mean - first half's): norm {np.linalg.norm(res_drift.mean_diff):.4f}, "
-          f"joint test against no drift p = {res_drift.p_value:.2g}")
-    sd_run[m] = est.std(0, ddof=1).mean()
+          f"joint test against no drift p = {res_drift.p_value:.2g}; norm expected from noise alone {noise_norm:.4f}")
+    sd_run[m], drifts[m], ests[m] = est.std(0, ddof=1).mean(), drift, est
 diff = spread["cd"].mean() - spread["ml-direct"].mean()
 se = math.hypot(*(v.std(ddof=1) / math.sqrt(len(v)) for v in spread.values()))
 print(f"iterate std, CD minus ML direct, equal windows of {W_RUN}: {diff:+.4f} +- {se:.4f} ({diff / se:.1f} s.e.); "
       f"sd of one run's estimate, CD / ML direct: {sd_run['cd'] / sd_run['ml-direct']:.1f}x")
 
 # %% [markdown]
-# **Discussion (Task 6).**
-#
-# *What they converge to.* All three end near the same point: RMS errors to the true means of 0.161
-# (ML, direct), 0.145 (ML, MCMC) and 0.142 (CD), against 0.118 for the exact MLE of the same 1000 samples;
-# their distances to that MLE are 0.048, 0.049 and 0.068 (one run each). Most of the error to the true
-# means is the statistical error of having 1000 samples, which no algorithm removes. What is left differs in
-# kind: for the two ML runs it is noise that an average over 50 iterates does not remove; for CD it is mostly
-# a systematic displacement, which the two tests above measure (below).
-#
-# *Convergence in iterations.* The two ML variants follow almost the same curve: first within 0.3 of the
-# truth at iterations 30 (direct) and 34 (MCMC), stopped by the criterion at 130 and 134. So 1000 MALA steps
-# from $\mathcal N((1.5,1.5), 2I)$ give samples as useful as exact ones here (Task 2: acceptance 0.9999,
-# final states spread 24/22/31/23 over the four quadrants). CD needs 328 iterations to get within 0.3, and
-# the criterion stopped it at 1408. Its long plateau near the initial error is the time it takes to pull the
-# two nearly coincident initial means, (1.209, 2.204) and (1.191, 2.263), apart and send one of them to
-# (0, 0). The slowness comes from the gradient: the chains start at the data and move only 10 steps of
-# $\varepsilon = 0.005$ (about $\sqrt{2\cdot 0.005\cdot 10}\approx 0.3$), so
-# $\langle\nabla\log p\rangle_{x} - \langle\nabla\log p\rangle_{\tilde x}$ only measures how far the samples
-# drift in those few steps, which is much smaller than the full ML gradient, far from the optimum too.
-#
-# *Cost per step and wall time* (one run each, on a machine shared with other jobs: load average about
-# 9 on its 2 cores, so the seconds are inflated several times and are observations; the ratios between
-# methods carry over better). One iteration took 1.51 ms with direct sampling (one exact draw of 100
-# points), 6.61 ms for CD (10 MALA steps) and 556 ms for ML with MCMC (1000 MALA steps). ML with
-# MCMC took 84 times CD's time per iteration, 10.3 times its time to first get within 0.3
-# (20.5 s against 2.0 s) and 8.0 times its total time (74.5 s against 9.3 s):
-# CD needs many more iterations (328 against 34 to reach 0.3), but each costs so much less that it wins in
-# time. ML with direct sampling needed 0.2 s in all; it wins only because this model can be sampled
-# exactly. For an energy-based model it cannot, and the choice is between long chains (ML with MCMC:
-# accurate, expensive) and short ones (CD: cheap, more iterations, and a different fixed point, below).
-# MALA uses the mixture's closed-form score: in Task 4's timing cell one iteration's 1000 MALA steps took
-# 0.19 CPU seconds with the score by autograd and 0.13 s with the closed form (medians of 3 interleaved
-# repeats: 1.4x faster, 0.06 s saved per iteration; one measurement on a loaded machine), with the
-# same final states to 4.8e-07. So an iteration of ML with MCMC costs about 0.13 s of CPU for its sampling;
-# the 556 ms of wall time above is mostly the load's doing. What remains is evaluating a four-component mixture on 100 points 1000 times:
-# tensors so small that per-call overhead dominates.
-#
-# *Is CD's fixed point the MLE?* No: both joint tests find a difference, and it is small against the
-# statistical error. (a) At the MLE the control's mean step is indistinguishable from zero (2000 steps,
-# $T^2 = 9.1$, $F(8, 1992) = 1.14$, $p = 0.33$), as it must be; CD's is not ($T^2 = 29.7$, $F(8, 1992) = 3.69$,
-# $p = 0.00027$), though it is tiny: 0.0017 in norm, a Mahalanobis distance of 0.122 of one step's spread
-# (the control's 0.068 is the noise level of that measure). (b) Started at the MLE, the 20 CD runs settle away
-# from it: their estimates minus the MLE average 0.1295 in norm, 0.0647 RMS per mean ($T^2 = 125.4$,
-# $F(8, 12) = 9.90$, $p = 0.0003$), with no drift left inside the averaging window (its second half against its
-# first: $p = 0.22$); the 20 ML runs with direct samples stay on it (0.0034 per mean,
-# $p = 0.5$). So CD's fixed point lies about 0.065 per mean from the MLE, about half the MLE's own statistical
-# error (0.118). It is not further from the truth: the CD runs' average estimate is 0.115 from the true means,
-# the MLE 0.118. With one data set this shows that CD converges to a *different* estimate, not a worse one;
-# whether CD is less accurate on average would need repeats over fresh data sets. The reason: near the
-# optimum, a few small Langevin steps from the data change $\langle\nabla_\mu\log p\rangle$ by about
-# $\varepsilon$ times a Stein-type operator applied to it, whose data average is zero for the *score-matching*
-# estimate rather than for the MLE. CD with short Langevin chains approximates score matching (Hyvärinen,
-# 2007): another consistent estimator, which on 1000 points differs from the MLE by an amount of the order of
-# the statistical error. The difference would grow with a misspecified model, and CD cannot see modes of the
-# model far from the data, because chains that start at the data and take 10 small steps never reach them.
-#
-# *Variance, on equal windows.* CD's single steps are smaller than ML's (RMS of one step at the MLE 0.0418,
-# against 0.1160 for ML with direct samples), because both of CD's averages use the same 100 points, before
-# and after their short chains, and much of the noise cancels. But CD's restoring force is weaker still (its
-# gradient is of order $L\varepsilon$ times the ML one), so its iterates wander more, and more slowly. Over
-# equal windows of 500 iterates (20 runs of each method from the MLE) the iterate std is 0.0787 ± 0.0013 for
-# CD against 0.0718 ± 0.0004 for ML with direct samples (difference 0.0070 ± 0.0014, 5.0 s.e.); and since CD's
-# iterates stay correlated far longer, the average of a 500-iterate window varies 5.0 times as much from run
-# to run (0.0523 against 0.0104 per coordinate). A short window hides this: over the last 50 iterates of the
-# single runs the std is 0.043 for CD against 0.064 and 0.061 for the two ML variants, because 50 CD iterates
-# see only a short stretch of its slow wander. For ML with direct samples the synthetic term is all noise (its
-# mean is zero, as derived above): in this normalised problem the 100 exact samples add variance and no signal.
-#
-# *Final samples.* The synthetic samples of both ML variants are samples of the fitted model, spread over
-# the four clusters like the data. CD's final samples are 100 real points moved by 10 small steps: they look
-# like the data whatever the model is, so they say nothing about how good the model is.
+# Both tests find that CD settles away from the MLE, and (b) says by how much. The drift test deserves care:
+# it does **not** show that the CD runs had stopped moving. Its non-rejection ($p = 0.22$) only says that the
+# estimated drift, of norm 0.065, is compatible with noise (0.050 is expected from noise alone). With 20 runs
+# and 8 coordinates ($F(8, 12)$) the test has little power, and a drift of that size would be half the
+# displacement of 0.13 that it is meant to validate. The next section tests the one direction that matters,
+# with more power, and predicts from the model how long CD takes to settle.
 
 # %% [markdown]
-# # Part II — Noise-contrastive estimation
+# ### CD as approximate score matching
 #
-# ## Task 7 — The value of $Z$
+# Why would CD settle elsewhere? Starting at a data point $x$, $L$ Langevin steps of size $\varepsilon$ move
+# any smooth function $f$ on average by $L\varepsilon$ times the chain's generator,
+# $\mathbb E[f(\tilde x)] - f(x) \approx L\varepsilon\,(\nabla_x\log p\cdot\nabla_x f + \Delta_x f)(x)$. With
+# $f = \nabla_\mu\log p$, the expected CD step is $-\eta L\varepsilon\,\nabla_\mu J_{\rm SM}(\mu)$, where
 #
-# $p_m(x) = \frac1Z\sum_{i=1}^N \exp\{-\|x-\mu_i\|^2/(2\sigma^2)\}$ integrates to one when
+# $$J_{\rm SM}(\mu) = \Big\langle \tfrac12\|\nabla_x\log p(x)\|^2 + \Delta_x\log p(x)\Big\rangle_{x}$$
+#
+# is Hyvärinen's score-matching objective on the data. So, to first order in $L\varepsilon = 0.05$, CD is
+# gradient descent on $J_{\rm SM}$ with step $L\varepsilon$ (Hyvärinen, 2007): its fixed point is the
+# score-matching estimate, not the MLE. For the mixture with known $\sigma$ the objective is explicit
+# (no $Z$, no sampling): with $s_i = (\mu_i - x)/\sigma^2$,
+# $J_{\rm SM} = \big\langle \sum_i r_i\|s_i\|^2 - \tfrac12\|\sum_i r_i s_i\|^2\big\rangle_x - d/\sigma^2$
+# (`E.score_matching_objective`, checked against autograd in `tests/test_sandwich.py`). Two predictions
+# follow: the CD runs of (b) should scatter around the score-matching estimate, and they relax towards it at
+# a rate $L\varepsilon\lambda$ per iteration, $\lambda$ an eigenvalue of the Hessian of $J_{\rm SM}$.
+
+# %%
+sm = E.score_matching_means(real, mle)
+real64 = real.double()
+hess_sm = torch.autograd.functional.hessian(lambda m: E.score_matching_objective(real64, m.view(4, 2)),
+                                            sm.double().flatten())
+tau = 1 / (10 * STEP * torch.linalg.eigvalsh(hess_sm).min().item())  # CD's slowest relaxation, in iterations
+rms_per_mean = lambda a, b: np.linalg.norm(np.asarray(a, float) - np.asarray(b, float)) / 2
+sm_np, mle_np, cd_avg = sm.double().numpy(), mle.double().numpy(), ests["cd"].mean(0)
+res_sm = E.hotelling_t2(ests["cd"], sm_np)
+print("score-matching estimate (ordered like the true means):", order(sm_np).round(3).tolist(),
+      f"| RMS error to the true means {E.assignment_error(sm_np, TRUE):.3f}")
+cd_noise = math.sqrt(np.trace(np.cov(ests["cd"].reshape(len(ests["cd"]), -1), rowvar=False)) / len(ests["cd"])) / 2
+print(f"RMS distance per mean: score matching to MLE {rms_per_mean(sm_np, mle_np):.4f}; CD runs' average to "
+      f"the MLE {rms_per_mean(cd_avg, mle_np):.4f}, to score matching {rms_per_mean(cd_avg, sm_np):.4f} "
+      f"(noise level of that average: {cd_noise:.4f} per mean)")
+print(f"CD runs against the score-matching estimate: T^2 = {res_sm.t2:.1f}, F({res_sm.p}, {res_sm.n - res_sm.p}) = "
+      f"{res_sm.f:.2f}, p = {res_sm.p_value:.2g}, Mahalanobis {res_sm.mahalanobis:.2f}")
+u = (sm_np - mle_np).ravel() / np.linalg.norm(sm_np - mle_np)  # fixed before looking at the runs
+along = drifts["cd"].reshape(len(drifts["cd"]), -1) @ u
+print(f"CD drift along the direction MLE -> score matching: {along.mean():+.4f} +- "
+      f"{along.std(ddof=1) / math.sqrt(len(along)):.4f} (mean +- s.e. over {len(along)} runs), against a "
+      f"displacement of {np.linalg.norm(sm_np - mle_np):.4f} along it")
+left = math.exp(-(T_RUN - W_RUN) / tau)  # of the starting offset, at the window's start, in the slowest direction
+bias = np.linalg.norm(sm_np - mle_np) * tau / W_RUN * (left - math.exp(-T_RUN / tau))  # offset averaged over the window
+print(f"slowest relaxation of CD, 1 / (L eps lambda_min): {tau:.0f} iterations; after the {T_RUN - W_RUN}-iteration "
+      f"burn-in {left:.3f} of the starting offset is left, so the window's average is at most {bias:.4f} short")
+
+# %% [markdown]
+# **Answer: where CD converges.** CD does not converge to the MLE but to the score-matching estimate. Its
+# expected step at the MLE is small but not zero (norm 0.0017, $p = 0.00027$ over 2000 steps), and 20 CD runs
+# started at the MLE settle 0.065 per mean away from it ($p = 0.0003$), while the control runs stay (0.003 per
+# mean). The score-matching estimate lies 0.066 per mean from the MLE, and the CD runs' average lies only
+# 0.014 from it, less than that average's own noise level of 0.017 (joint test $p = 0.77$). Had the runs still
+# been moving away from the MLE, they would drift along the line towards the score-matching estimate; their
+# drift along it is $-0.026 \pm 0.015$ (± s.e., 20 runs), against a displacement of 0.131. The
+# linearised dynamics agree: CD relaxes in about 131 iterations, so the window's average is at most 0.003 short.
+#
+# The difference is not a loss on these data: the CD runs' average is 0.115 from the true means, the MLE
+# 0.118, and score matching is, like ML, consistent. It would matter for a misspecified model, and CD cannot
+# see modes far from the data, which its 10 small steps never reach.
+
+# %% [markdown]
+# **Answer: noise.** CD's single steps are smaller than ML's (RMS 0.0418 against 0.1160 at the MLE), because
+# both of CD's averages use the same 100 points and much of the noise cancels. But its restoring force is
+# weaker still, so its iterates wander more and more slowly: over equal windows of 500 iterates their
+# standard deviation is 0.0787 for CD against 0.0718 for ML with direct samples (difference 0.0070 ± 0.0014,
+# mean ± s.e. over 20 runs), and because CD's iterates stay correlated far longer, the average of a window
+# varies 5.0 times as much from run to run. A short window hides this: over the last 50 iterates of the
+# single runs of Tasks 3–5 the spread is 0.043 for CD against about 0.06 for ML.
+
+# %% [markdown]
+# ## Part II — Noise-contrastive estimation
+#
+# NCE learns an unnormalised model by classification: a logistic regression that tells the data from samples
+# of a known noise distribution, with the model's log-density inside the classifier. Part II uses it on the
+# same mixture, first with the normalising constant known, then with $\log Z$ learned as one more parameter.
+
+# %% [markdown]
+# ### Task 7 — The value of $Z$
+#
+# The task asks for the constant that makes $p_m(x) = \frac1Z\sum_{i=1}^N \exp\{-\|x-\mu_i\|^2/(2\sigma^2)\}$
+# a density. Each term is a Gaussian integral that does not depend on where $\mu_i$ is:
 #
 # $$Z = \sum_{i=1}^N \int_{\mathbb R^2} e^{-\|x-\mu_i\|^2/(2\sigma^2)}\,dx = N\,(2\pi\sigma^2)^{d/2}
-#   = N\,2\pi\sigma^2 \quad (d = 2),$$
+#   = N\,2\pi\sigma^2 \quad (d = 2).$$
 #
-# each term being a Gaussian integral that does not depend on where $\mu_i$ is. With $N = 4$,
-# $\sigma = 1$: $Z = 8\pi \approx 25.13$, $\log Z \approx 3.224$. Then $p_m$ is exactly the equal-weight
-# mixture of Part I.
+# With $N = 4$, $\sigma = 1$: $Z = 8\pi \approx 25.13$, and $p_m$ is exactly the equal-weight mixture of Part I.
 
 # %%
 Z_TRUE = math.exp(E.log_partition(4, SIGMA))
 print(f"Z = 8 pi = {Z_TRUE:.4f}, log Z = {math.log(Z_TRUE):.4f}")
 
 # %% [markdown]
-# ## Task 8 — Data
+# ### Task 8 — Data
 #
 # $J = 1000$ samples of $p_m$ with the true means (the Task 1 sampler, a fresh seed).
-#
-# ## The NCE objective, written so it cannot overflow, and its gradient
-#
-# With $G(u) = \log p_m(u) - \log p_n(u)$ the classifier is $h(u) = \frac{p_m}{p_m+p_n} = \mathrm{sigmoid}(G(u))$
-# and $1-h = \mathrm{sigmoid}(-G)$, so the (negated, divided by $J$) objective is
-#
-# $$\mathcal L(\theta) = -\frac1J\sum_{j=1}^J\Big[\log\mathrm{sigmoid}\,G(x_j) + \log\mathrm{sigmoid}(-G(y_j))\Big],$$
-#
-# evaluated with `scipy.special.log_expit` (stable for any $G$; $\log p_m$ itself with a
-# log-sum-exp). Dividing by $J$ does not move the optimum and keeps BFGS's gradient tolerance meaningful
-# for every $J$. Since $\frac{d}{dG}\log\mathrm{sigmoid}(\pm G) = \pm\,\mathrm{sigmoid}(\mp G)$,
-# $\nabla_{\mu_i}G(u) = r_i(u)(u-\mu_i)/\sigma^2$ and $\partial G/\partial\log Z = -1$:
-#
-# $$\nabla_{\mu_i}\mathcal L = -\frac1{J\sigma^2}\Big[\sum_j (1-h(x_j))\,r_i(x_j)(x_j-\mu_i) - \sum_j h(y_j)\,r_i(y_j)(y_j-\mu_i)\Big],\qquad
-#   \frac{\partial\mathcal L}{\partial\log Z} = \frac1J\Big[\sum_j (1-h(x_j)) - \sum_j h(y_j)\Big].$$
-#
-# `E.NCEProblem.objective_and_grad` computes both for all $2J$ points at once (one matrix product for
-# the distances), and `scipy.optimize.minimize(method="BFGS", jac=True)` uses them. Task 10 learns
-# $c = \log Z$ rather than $Z$: it keeps $Z>0$ without constraints and makes the problem better scaled;
-# its initial value is $\log$ of a draw from $U([0.1, 1])$, as the task asks for $Z$. (The true $Z = 25.1$
-# is far outside that interval; the optimiser has to travel $\log(25.1/0.55)\approx 3.8$ in $\log Z$.)
 
 # %%
 rng = np.random.default_rng(8)
@@ -484,7 +484,29 @@ x_nce = mix.sample(J, utils.generator(8)).numpy().astype(float)
 NOISE_MEAN, NOISE_SIGMA = (1.0, 1.0), 2.0
 
 # %% [markdown]
-# ## Task 9 — NCE with $Z$ known
+# ### The NCE objective and its gradient
+#
+# With $G(u) = \log p_m(u) - \log p_n(u)$ the classifier is $h(u) = \frac{p_m}{p_m+p_n} = \mathrm{sigmoid}(G(u))$
+# and $1-h = \mathrm{sigmoid}(-G)$, so the task's objective, negated and divided by $J$, is
+#
+# $$\mathcal L(\theta) = -\frac1J\sum_{j=1}^J\Big[\log\mathrm{sigmoid}\,G(x_j) + \log\mathrm{sigmoid}(-G(y_j))\Big],$$
+#
+# evaluated with `scipy.special.log_expit`, which cannot overflow ($\log p_m$ itself with a log-sum-exp).
+# Dividing by $J$ does not move the optimum and keeps BFGS's gradient tolerance meaningful for every $J$.
+# Since $\frac{d}{dG}\log\mathrm{sigmoid}(\pm G) = \pm\,\mathrm{sigmoid}(\mp G)$,
+# $\nabla_{\mu_i}G(u) = r_i(u)(u-\mu_i)/\sigma^2$ and $\partial G/\partial\log Z = -1$:
+#
+# $$\nabla_{\mu_i}\mathcal L = -\frac1{J\sigma^2}\Big[\sum_j (1-h(x_j))\,r_i(x_j)(x_j-\mu_i) - \sum_j h(y_j)\,r_i(y_j)(y_j-\mu_i)\Big],\qquad
+#   \frac{\partial\mathcal L}{\partial\log Z} = \frac1J\Big[\sum_j (1-h(x_j)) - \sum_j h(y_j)\Big].$$
+#
+# `E.NCEProblem.objective_and_grad` computes both for all $2J$ points at once, and
+# `scipy.optimize.minimize(method="BFGS", jac=True)` uses them. Task 10 learns $c = \log Z$ rather than $Z$,
+# which keeps $Z>0$ without constraints; its initial value is the log of a draw from $U([0.1, 1])$, as the
+# task asks for $Z$. (The true $Z = 25.1$ is far outside that interval: the optimiser has to travel about
+# $\log(25.1/0.55)\approx 3.8$ in $\log Z$.)
+
+# %% [markdown]
+# ### Task 9 — NCE with $Z$ known
 #
 # Noise: $J = 1000$ draws of $\mathcal N((1,1), 2^2 I)$; initial means from $U([0,3]^2)$; $\log Z$ fixed at
 # $\log 8\pi$.
@@ -500,10 +522,10 @@ print("estimated means (ordered like the true ones):", order(fit9.means).round(3
 print(f"MSE to the nearest true means {mse9:.4f}; failed: {failed9}")
 
 # %% [markdown]
-# ## Task 10 — NCE with $Z$ unknown
+# ### Task 10 — NCE with $Z$ unknown
 #
-# Same data and noise; initial means from $U([0,3]^2)$ and $Z$ from $U([0.1,1])$; parameters: the means
-# and $\log Z$.
+# Same data and noise; initial means from $U([0,3]^2)$ and $Z$ from $U([0.1,1])$; the parameters are the
+# means and $\log Z$.
 
 # %%
 init10 = rng.uniform(0, 3, (4, 2))
@@ -517,7 +539,9 @@ print(f"MSE to the nearest true means {mse10:.4f}; failed: {failed10}")
 print(f"Z: initial {z0:.3f} -> estimate {fit10.z:.3f} (true {Z_TRUE:.3f}, relative error {fit10.z / Z_TRUE - 1:+.2%})")
 
 # %% [markdown]
-# ## Task 11 — The two fits, visually
+# ### Task 11 — The two fits, visually
+#
+# Each figure shows the data ("model samples"), the noise, the initial guess, and where BFGS took it.
 
 # %%
 for task, fit, extra in ((9, fit9, "Z known"), (10, fit10, f"log Z learned: Z = {fit10.z:.2f} (true {Z_TRUE:.2f})")):
@@ -536,31 +560,63 @@ for task, fit, extra in ((9, fit9, "Z known"), (10, fit10, f"log Z learned: Z = 
     plt.show()
 
 # %% [markdown]
-# ## Task 12 — Accuracy against $J$
+# Both fits find all four means from a poor start (MSE 0.0227 with $Z$ known, 0.0228 with $\log Z$
+# learned, one draw), and Task 10 recovers the constant it was never told: $\hat Z = 24.876$ against
+# $8\pi = 25.133$ ($-1.02\%$), starting from $Z_0 = 0.720$.
+
+# %% [markdown]
+# ### Task 12 — Accuracy against $J$
 #
-# For $J = 100\times[1, 5, 10, 20, 30, 50]$, 50 runs each, every run with fresh data, fresh noise and a
-# fresh initial guess (`E.nce_study`), for Task 9's and Task 10's variants: 600 BFGS fits. The design is
-# **paired**: run $k$ fits both variants to the same data and noise from the same initial means (Task 10
+# The task repeats Tasks 9 and 10 for $J = 100\times[1, 5, 10, 20, 30, 50]$, 50 times each with fresh data,
+# noise and initial guesses, and reports the MSE of the estimates and the failures. We run it **paired**
+# (`E.nce_study`): run $k$ fits both variants to the same data and noise from the same initial means (Task 10
 # adds its initial $Z$), so the difference between the variants is not confounded with the draws.
 #
-# * **MSE of the means**: each estimate is matched to its *nearest* true mean and the run's error is
-#   the mean over the four estimates of the squared Euclidean distance to it; the MSE averages that
-#   over the runs.
-# * **Failure rule, as stated**: if two estimates have the same nearest true mean, the run is a failure;
-#   it is counted and left out of every average (of the means and of $Z$).
+# * **MSE of the means**: each estimate is matched to its *nearest* true mean; a run's error is the mean over
+#   the four estimates of the squared distance to it, and the MSE averages that over the runs.
+# * **Failures**, as the task defines them: two estimates with the same nearest true mean. Failed runs are
+#   counted and left out of every average.
 # * **MSE of $Z$** (Task 10 only): $(\hat Z - 8\pi)^2$ averaged over the successful runs.
+
+# %% [markdown]
+# #### What to expect: the asymptotic variance
 #
-# (`benchmarks/bench_nce.py` times these 600 fits with the analytic gradient beside BFGS with
-# finite-difference gradients.)
+# NCE maximises an average of $J$ i.i.d. terms
+# $\ell(\theta; x_j, y_j) = \log h(x_j) + \log(1-h(y_j))$. Expanding the gradient around the true $\theta^*$
+# gives the sandwich formula
+#
+# $$\sqrt J\,(\hat\theta - \theta^*) \to \mathcal N\big(0,\ A^{-1}BA^{-\top}\big),\qquad
+#   A = -\mathbb E\,\nabla^2_\theta\ell,\quad B = \operatorname{Cov}\,\nabla_\theta\ell .$$
+#
+# With $g = \nabla_\theta G$: $\nabla_\theta\ell = (1-h(x))\,g(x) - h(y)\,g(y)$, so
+# $B = \operatorname{Cov}_x[(1-h)g] + \operatorname{Cov}_y[hg]$, and at the truth the second derivatives of
+# $G$ cancel between data and noise ($p_m(1-h) = p_n h$), leaving
+# $A = \mathbb E_x[h(1-h)gg^\top] + \mathbb E_y[h(1-h)gg^\top]$. So $J\cdot\text{MSE}$ of the means tends to
+# the trace of the means' block of $A^{-1}BA^{-\top}$ divided by 4 (a constant: the MSE falls exactly as
+# $1/J$ for large $J$), and $J\cdot\text{MSE}(\hat Z) \to Z^2\,\operatorname{Var}_\infty(\log\hat Z)$. For
+# reference, maximum likelihood on the same $J$ data points has $A = B =$ the Fisher information, and its
+# sandwich is the Cramér–Rao bound. `E.nce_asymptotic_covariance` and `E.ml_asymptotic_covariance` compute
+# these by quadrature on a grid; `tests/test_sandwich.py` checks them against Monte Carlo (the covariance of
+# the per-pair gradients, the Hessian of the objective, and repeated fits).
+
+# %%
+asym = {"NCE, Z known": E.nce_asymptotic_covariance(TRUE, SIGMA, NOISE_MEAN, NOISE_SIGMA, learn_log_z=False),
+        "NCE, log Z learned": E.nce_asymptotic_covariance(TRUE, SIGMA, NOISE_MEAN, NOISE_SIGMA, learn_log_z=True),
+        "ML (Cramer-Rao bound)": E.ml_asymptotic_covariance(TRUE, SIGMA)}
+LIMIT = {False: asym["NCE, Z known"].j_mse, True: asym["NCE, log Z learned"].j_mse}
+LIMIT_Z = Z_TRUE ** 2 * asym["NCE, log Z learned"].j_var_log_z
+RATIO_LIMIT = LIMIT[True] / LIMIT[False]
+print(f"{'estimator':24s} {'lim J*MSE means':>16s} {'lim J*MSE of Z':>15s}")
+for name, a in asym.items():
+    z = f"{Z_TRUE ** 2 * a.j_var_log_z:15.1f}" if a.cov.shape[0] > 8 else f"{'-':>15s}"
+    print(f"{name:24s} {a.j_mse:16.2f} {z}")
+print(f"asymptotic price of learning log Z: MSE ratio {RATIO_LIMIT:.4f} (+{RATIO_LIMIT - 1:.2%})")
 
 # %%
 # NBVAL_IGNORE_OUTPUT
 SIZES = scaled([100 * k for k in (1, 5, 10, 20, 30, 50)], [100, 500, 1000])
 RUNS = scaled(50, 3)
-cpu0 = time.process_time()
 studies = E.nce_study(SIZES, RUNS, TRUE, seed=12, noise_mean=NOISE_MEAN, noise_sigma=NOISE_SIGMA, show_progress=True)
-print(f"{2 * len(SIZES) * RUNS} fits in {sum(s.seconds for s in studies.values()):.1f} s wall-clock, "
-      f"{time.process_time() - cpu0:.1f} s of CPU time (load average now {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores)")
 
 # %%
 print("MSE +- its standard error over the successful runs; failures = failed runs / runs")
@@ -572,6 +628,11 @@ for a, b in zip(rows[False], rows[True]):
           f"{b['mse_means']:10.5f} +- {b['se_means']:.5f} {b['failures']:4d}/{b['runs']:<3d} | "
           f"{b['mse_z']:7.4f} +- {b['se_z']:.4f} {b['median_z']:7.4f} {math.sqrt(b['mse_z']) / Z_TRUE:11.2%}")
 
+# %% [markdown]
+# The figure shows the same numbers three ways: the MSE of the means on log-log axes with the asymptotic
+# $\text{limit}/J$ lines; $J\cdot\text{MSE}$, which is flat where the MSE falls as $1/J$, with the sandwich
+# limits as horizontal lines (error bars: ± one standard error); and the same for $\hat Z$.
+
 # %%
 def loglog_slope(js, values, ses):
     """Slope of log(value) against log(J) and its standard error, by least squares weighted with each
@@ -581,137 +642,134 @@ def loglog_slope(js, values, ses):
     coef, cov = np.polyfit(np.log(js[ok]), np.log(values[ok]), 1, w=values[ok] / ses[ok], cov="unscaled")
     return float(coef[0]), float(np.sqrt(cov[0, 0]))
 
-fig, axes = plotting.subplots(2, size=5.3)
+js = np.asarray(SIZES, float)
+fig, axes = plotting.subplots(3, size=4.6)
 slopes = {}
 for learn, style in ((False, dict(c="tab:blue", marker="o")), (True, dict(c="tab:red", marker="s"))):
     r = rows[learn]
-    js = [row["J"] for row in r]
     mse = np.array([row["mse_means"] for row in r])
-    slopes[learn] = loglog_slope(js, mse, [row["se_means"] for row in r])
-    label = f"{'log Z learned (Task 10)' if learn else 'Z known (Task 9)'}: slope {slopes[learn][0]:.2f}"
-    axes[0].plot(js, mse, label=label, **style)
+    se_m = np.array([row["se_means"] for row in r])
+    slopes[learn] = loglog_slope(js, mse, se_m)
+    name = "log Z learned" if learn else "Z known"
+    axes[0].plot(js, mse, ls="none", label=f"{name}: slope {slopes[learn][0]:.2f}", **style)
+    axes[0].plot(js, LIMIT[learn] / js, c=style["c"], ls="--", lw=1)
     for j, v, row in zip(js, mse, r):
         axes[0].annotate(f"{row['failures']}", (j, v), textcoords="offset points",
                          xytext=(4, 6 if learn else -12), color=style["c"], fontsize=8)
-ref = rows[False][0]["mse_means"] * SIZES[0] / np.asarray(SIZES)
-axes[0].plot(SIZES, ref, ls=":", c="k", label="$\\propto 1/J$")
+    axes[1].errorbar(js * (1.04 if learn else 1), js * mse, yerr=js * se_m, ls="none", capsize=3, label=name, **style)
+    axes[1].axhline(LIMIT[learn], c=style["c"], ls="--", lw=1)
+axes[1].axhline(asym["ML (Cramer-Rao bound)"].j_mse, c="k", ls=":", lw=1, label="ML (Cramer-Rao)")
 axes[0].set(xscale="log", yscale="log", xlabel="J (data points = noise points)", ylabel="MSE of the means",
-            title=f"Task 12: MSE of the means (numbers: failed runs of {RUNS})")
-axes[0].legend(fontsize=8)
+            title=f"Task 12: MSE (numbers: failures of {RUNS})")
+axes[1].set(xscale="log", xlabel="J", ylabel="J x MSE of the means", ylim=(0, None),
+            title="J x MSE; dashed: sandwich limits")
 mse_z = np.array([row["mse_z"] for row in rows[True]])
 se_z = np.array([row["se_z"] for row in rows[True]])
-slopes["z"] = loglog_slope(SIZES, mse_z, se_z)
-axes[1].plot(SIZES, mse_z, c="tab:red", marker="s", label=f"MSE of Z: slope {slopes['z'][0]:.2f}")
-axes[1].plot(SIZES, mse_z[0] * SIZES[0] / np.asarray(SIZES), ls=":", c="k", label="$\\propto 1/J$")
-for j, v, row in zip(SIZES, mse_z, rows[True]):
-    axes[1].annotate(f"{row['failures']}", (j, v), textcoords="offset points", xytext=(4, 6), color="tab:red", fontsize=8)
-axes[1].set(xscale="log", yscale="log", xlabel="J", ylabel="$(\\hat Z - 8\\pi)^2$, mean over successful runs",
-            title="Task 12: MSE of Z (Task 10)")
-axes[1].legend(fontsize=8)
+slopes["z"] = loglog_slope(js, mse_z, se_z)
+axes[2].errorbar(js, js * mse_z, yerr=js * se_z, c="tab:red", marker="s", ls="none", capsize=3,
+                 label=f"log Z learned (MSE slope {slopes['z'][0]:.2f})")
+axes[2].axhline(LIMIT_Z, c="tab:red", ls="--", lw=1, label="sandwich limit")
+axes[2].set(xscale="log", xlabel="J", ylabel="$J\\,(\\hat Z - 8\\pi)^2$, mean over successful runs", ylim=(0, None),
+            title="J x MSE of Z")
+for ax in axes:
+    ax.legend(fontsize=8)
 plt.tight_layout()
 plt.show()
 print("slopes of log MSE against log J (+- s.e., weighted by each point's s.e.): "
       + ", ".join(f"{name} {slopes[k][0]:.2f} +- {slopes[k][1]:.2f}"
                   for k, name in ((False, "Z known"), (True, "log Z learned"), ("z", "Z itself"))))
+print(f"{'J':>5s} {'J*MSE, Z known':>16s} {'J*MSE, log Z learned':>21s} {'J*MSE of Z':>14s}")
+for k, j in enumerate(SIZES):
+    print(f"{j:5d} {j * rows[False][k]['mse_means']:8.1f} +- {j * rows[False][k]['se_means']:4.1f} "
+          f"{j * rows[True][k]['mse_means']:13.1f} +- {j * rows[True][k]['se_means']:4.1f} "
+          f"{j * mse_z[k]:7.0f} +- {j * se_z[k]:3.0f}")
+print(f"{'limit':>5s} {LIMIT[False]:8.1f}{'':8s} {LIMIT[True]:13.1f}{'':8s} {LIMIT_Z:7.0f}")
 paired12 = E.paired_mse_ratios(studies[False], studies[True])
 print("paired MSE(log Z learned) / MSE(Z known) per J, +- s.e. (runs where neither failed):",
       ", ".join(f"{r['J']}: {r['ratio']:.3f} +- {r['se']:.3f}" for r in paired12))
-big = [r["J"] for r in rows[True]].index(500) if 500 in SIZES else 0
-print(f"slopes from J = {SIZES[big]} on: " + ", ".join(
-    "{} {:.2f} +- {:.2f}".format(name, *loglog_slope(SIZES[big:], v[big:], e[big:])) for name, v, e in (
-        ("Z known", [r["mse_means"] for r in rows[False]], [r["se_means"] for r in rows[False]]),
-        ("log Z learned", [r["mse_means"] for r in rows[True]], [r["se_means"] for r in rows[True]]),
-        ("Z itself", mse_z, se_z))))
-print("failures, Z known:", [r["failures"] for r in rows[False]], "| log Z learned:", [r["failures"] for r in rows[True]])
 
 # %% [markdown]
-# ## Task 13 — The price of learning $Z$, measured on paired draws
+# ### Task 13 — How $J$ and learning $Z$ affect the accuracy
 #
-# The price of learning $\log Z$ is the ratio of two MSEs. Measured on the same draws, both variants'
-# errors move together from run to run (a run with an unlucky data set is bad for both), so the ratio is
-# far more precise than two independent studies allow. With $a_k$ and $b_k$ the squared errors of run $k$
-# with $\log Z$ learned and with $Z$ known, $\hat R = \bar a/\bar b$ and its delta-method standard error is
+# The task asks how the number of samples $J$ affects the accuracy, and what adding $Z$ as an unknown
+# costs. The cost is the ratio of two MSEs, and on paired draws it is far more precise than two independent
+# studies allow, because both variants' errors move together from run to run. With $a_k$ and $b_k$ the
+# squared errors of run $k$ with $\log Z$ learned and with $Z$ known, $\hat R = \bar a/\bar b$, and its
+# delta-method standard error is
 #
 # $$\operatorname{se}(\hat R) = \frac{\operatorname{sd}(a_k - \hat R\,b_k)}{\sqrt n\;\bar b}\qquad(\texttt{E.paired\_ratio}),$$
 #
-# over the $n$ runs where neither variant failed. Task 12's 50 paired runs per $J$ (printed above) give
-# $1.324 \pm 0.148$ at $J = 100$, $1.027 \pm 0.007$ at $J = 1000$ and $1.003 \pm 0.002$ at $J = 5000$: enough
-# to see a cost of a few per cent at $J = 1000$, not to tell a cost of a few tenths of a per cent at $J = 5000$
-# from none. The standard error falls as $1/\sqrt n$, so 200 runs halve it: the next cells repeat the paired
-# design with 200 fresh runs (seed 14) at $J = 100$, 1000 and 5000 (1200 fits). Failures are compared on the
-# same pairs: only runs where exactly one variant failed say which fails more often (an exact sign test on
-# those discordant runs, `scipy.stats.binomtest`).
+# over the $n$ runs where neither variant failed. Task 12's 50 runs per $J$ cannot tell a cost of a few
+# tenths of a per cent from none ($1.003 \pm 0.002$ at $J = 5000$), and the standard error falls as
+# $1/\sqrt n$, so we repeat the paired design with 200 fresh runs (seed 14) at $J = 100$, 1000 and 5000.
+# Failures are compared on the same pairs: only runs where exactly one variant failed say which fails more
+# often (an exact sign test on those runs, `scipy.stats.binomtest`).
 
 # %%
 # NBVAL_IGNORE_OUTPUT
 SIZES13, RUNS13 = scaled([100, 1000, 5000], [100, 1000]), scaled(200, 4)
 studies13 = E.nce_study(SIZES13, RUNS13, TRUE, seed=14, noise_mean=NOISE_MEAN, noise_sigma=NOISE_SIGMA,
                         show_progress=True)
-print(f"{2 * len(SIZES13) * RUNS13} fits in {sum(s.seconds for s in studies13.values()):.1f} s wall-clock")
 
 # %%
 paired13 = E.paired_mse_ratios(studies13[False], studies13[True])
-print(f"{RUNS13} paired runs per J; the MSEs over the runs where neither variant failed")
+print(f"{RUNS13} paired runs per J, over the runs where neither variant failed (+- s.e.)")
+print(f"{'J':>5s} {'J*MSE, Z known':>15s} {'J*MSE, log Z learned':>21s} {'ratio':>15s} {'failures: known only, learned only, both':>42s}")
 for r in paired13:
     j = r["J"]
     fk, fl = studies13[False].failed[j], studies13[True].failed[j]
     ok = ~(fk | fl)
+    jm = {v: j * studies13[v].mse_means[j][ok] for v in (False, True)}
+    sem = lambda v: v.std(ddof=1) / math.sqrt(len(v)) if len(v) > 1 else float("nan")
     only_k, only_l = int((fk & ~fl).sum()), int((fl & ~fk).sum())
     sign_p = stats.binomtest(only_k, only_k + only_l).pvalue if only_k + only_l else float("nan")
-    print(f"J = {j:5d}: MSE Z known {studies13[False].mse_means[j][ok].mean():.5f}, log Z learned "
-          f"{studies13[True].mse_means[j][ok].mean():.5f}; ratio {r['ratio']:.3f} +- {r['se']:.3f} "
-          f"(cost {r['ratio'] - 1:+.1%}, {(r['ratio'] - 1) / r['se']:.1f} s.e.; {r['runs_used']} of {r['runs']} runs)")
-    print(f"           failures: Z known only {only_k}, log Z learned only {only_l}, both {int((fk & fl).sum())}"
-          f" (sign test p = {sign_p:.2g})")
-se12 = {r["J"]: r["se"] for r in paired12}
-print("s.e. of the ratio with 50 runs (Task 12) -> with", RUNS13, "runs:",
-      ", ".join(f"J = {r['J']}: {se12.get(r['J'], float('nan')):.3f} -> {r['se']:.3f}" for r in paired13))
+    print(f"{j:5d} {jm[False].mean():7.1f} +- {sem(jm[False]):4.1f} {jm[True].mean():13.1f} +- {sem(jm[True]):4.1f} "
+          f"{r['ratio']:7.3f} +- {r['se']:.3f}   {only_k:3d}, {only_l:3d}, {int((fk & fl).sum()):3d} (sign test p = {sign_p:.2g})")
+print(f"{'limit':>5s} {LIMIT[False]:7.1f}{'':8s} {LIMIT[True]:13.1f}{'':8s} {RATIO_LIMIT:7.4f}")
+
+fig, ax = plt.subplots(figsize=(5.5, 4))
+for pr, style, label in ((paired12, dict(c="grey", marker="o", alpha=0.6), f"Task 12 ({RUNS} runs per J)"),
+                         (paired13, dict(c="tab:red", marker="s"), f"Task 13 ({RUNS13} runs per J)")):
+    rr = [r for r in pr if r["ratio"] > 1]  # log axis: costs above zero
+    ax.errorbar([r["J"] for r in rr], [100 * (r["ratio"] - 1) for r in rr], yerr=[100 * r["se"] for r in rr],
+                ls="none", capsize=3, label=label, **style)
+ax.axhline(100 * (RATIO_LIMIT - 1), c="k", ls="--", lw=1, label=f"sandwich limit: +{RATIO_LIMIT - 1:.2%}")
+ax.set(xscale="log", yscale="log", xlabel="J", ylabel="cost of learning log Z: MSE ratio - 1 (%)",
+       title="Task 13: the price of learning log Z (paired, +- s.e.)")
+ax.legend(fontsize=8)
+plt.show()
 
 # %% [markdown]
-# ## Task 13 — Discussion
-#
-# **How $J$ affects the accuracy.** Both estimators behave like consistent estimators whose error falls
-# about as $1/J$: the slopes of $\log\text{MSE}$ against $\log J$ (least squares weighted by each point's
-# standard error) are $-1.08 \pm 0.02$ ($Z$ known) and $-1.15 \pm 0.03$ ($\log Z$ learned), against the $-1$ of
-# the dotted line. From $J = 100$ to $J = 5000$ the MSE of the means falls from 0.323 to 0.00474 with $Z$ known
-# and from 0.416 to 0.00476 with $\log Z$ learned. The slopes are steeper than $-1$, and stay so from
-# $J = 500$ on ($-1.13 \pm 0.04$ and $-1.15 \pm 0.04$): over this range the MSE still carries a term that falls
-# faster than $1/J$ (at $J = 500$ it is 0.0596, more than ten times the 0.00474 of $J = 5000$): the $1/J$
-# law is asymptotic. At $J = 100$ an MSE of 0.3–0.4 is a third of the
-# components' own variance $\sigma^2 = 1$: far from asymptotic. Small $J$ is also where the failures
-# (two estimates sharing a nearest true mean) are: at $J = 100$, 2 of 50 runs with $Z$ known and 4 of 50 with
-# $\log Z$ learned in Task 12, and in Task 13's 200 paired runs 11 failed with $\log Z$ learned only, none with
-# $Z$ known only and 2 with both (sign test $p = 0.00098$): at $J = 100$ learning $Z$ makes a failure more
-# likely. No run failed at any $J \ge 500$. $Z$ itself is estimated better and better too: the MSE of $\hat Z$
-# goes from 6.44 at $J = 100$ (a relative RMS error of 10.10%) to 0.0299 at $J = 5000$ (0.69%). Its slope,
-# $-1.36 \pm 0.07$ overall and $-1.33 \pm 0.11$ from $J = 500$ on, is steeper than $1/J$ over this range: the
-# error in $Z$ is still falling faster than its asymptotic rate. The $J = 100$ point is also inflated by a few
-# poor fits (median squared error 2.84 against the mean 6.44).
-#
-# **The price of estimating $Z$.** Measured on paired draws, learning $\log Z$ costs accuracy in the means,
-# and the cost shrinks as $J$ grows. With 200 paired runs the MSE ratio (log $Z$ learned / $Z$ known) is
-# $1.275 \pm 0.048$ at $J = 100$ (+27.5%, 5.8 s.e.), $1.018 \pm 0.003$ at $J = 1000$ (+1.8%, 5.6 s.e.) and
-# $1.006 \pm 0.001$ at $J = 5000$ (+0.6%, 4.1 s.e.); Task 12's 50 paired runs per $J$ agree (1.324 ± 0.148,
-# 1.055 ± 0.013, 1.027 ± 0.007, 1.009 ± 0.005, 1.008 ± 0.003 and 1.003 ± 0.002 for $J = 100$ to 5000). So
-# there is a cost at every $J$ we measured: large at $J = 100$ (where learning $Z$ also fails more often), a
-# few per cent at $J = 500$–$1000$, under 1% from $J = 2000$ on. Two independent studies could not have shown
-# this: the per-variant standard errors in Task 12's table are far larger than the differences between the
-# variants (0.00474 ± 0.00028 against 0.00476 ± 0.00028 at $J = 5000$). The single fits of Tasks 9 and 10 on
-# the same data and noise are one paired observation of the same kind: means with MSE 0.0227 and 0.0228, and
-# $\hat Z = 24.876$ against $8\pi = 25.133$ ($-1.02\%$) from $Z_0 = 0.720$.
-#
-# Why the cost is small: fixing $Z$ at its true value is extra information, and NCE is maximum likelihood for
-# the data-versus-noise labels, so a true constraint can only help; but the one extra parameter is only
-# weakly coupled to the eight means: $\partial G/\partial\log Z = -1$ is the same at every point, while
-# $\partial G/\partial\mu_i$ changes sign across each component, so the data pin down $\log Z$ almost
-# independently of where the means are. The ratios approach 1 as $J$ grows, so most of the cost we measured is
-# a small-sample effect. The practical point of Task 10 is that NCE does not need $Z$ at all: it estimates
-# the normalising constant of an unnormalised model as a by-product, with a relative RMS error of 2.02% at
-# $J = 1000$ and 1.33% at $J = 2000$, for a cost in the MSE of the means of $+1.8 \pm 0.3\%$ at $J = 1000$
-# and $+0.6 \pm 0.1\%$ at $J = 5000$.
+# **Answer: the effect of $J$.** Both estimators are consistent, and for large $J$ their MSE falls exactly as
+# $1/J$: $J\cdot\text{MSE}$ levels off at the sandwich limit. With 200 paired runs and $Z$ known it is
+# 26.2 ± 0.9 at $J = 1000$ and 26.1 ± 1.0 at $J = 5000$ (mean ± s.e.), against the limit 26.5; Task 12's
+# 50-run points scatter around the same line (23.7 to 31.7, each ± about 2). Task 12's fitted slope,
+# $-1.08 \pm 0.02$, is steeper than $-1$ because small $J$ pays extra: at $J = 100$, $J\cdot\text{MSE}$ is
+# 32–34 with $Z$ known and 42–43 with $\log Z$ learned (an MSE of a third of the components' variance), and
+# all the failures are there. The limit is twice ML's Cramér–Rao bound (13.2): with one noise point per data
+# point, NCE extracts about half the information the likelihood would. $\hat Z$ does improve faster than $1/J$
+# over this range (slope $-1.36 \pm 0.07$): $J\cdot\text{MSE}(\hat Z)$ falls from 644 ± 166 at $J = 100$ to
+# 172 ± 31 and 150 ± 23 at $J = 3000$ and 5000, where it meets its limit of 166.
 
-# %%
-# NBVAL_IGNORE_OUTPUT
-print(f"this kernel used {time.process_time():.0f} s of CPU time in all; load average (1, 5, 15 min): "
-      f"{tuple(round(v, 1) for v in os.getloadavg())} on {os.cpu_count()} cores "
-      f"(the notebook's wall time is in notebooks/timings.json)")
+# %% [markdown]
+# **Answer: the price of learning $Z$.** Learning $\log Z$ costs accuracy in the means at every $J$. On 200
+# paired runs the MSE ratio (log $Z$ learned / $Z$ known) is $1.275 \pm 0.048$ at $J = 100$, $1.018 \pm 0.003$
+# at $J = 1000$ and $1.006 \pm 0.001$ at $J = 5000$. The ratio does not tend to 1 but to the sandwich value
+# 1.0046: estimating one more parameter from the same data costs about 0.5% for good, however large $J$ is.
+# It is small because $\log Z$ is only weakly coupled to the means ($\partial G/\partial\log Z = -1$
+# everywhere, while $\partial G/\partial\mu_i$ changes sign across each component). On top of that constant
+# comes a small-sample cost, large at $J = 100$, where learning $Z$ also fails more often (11 runs failed with
+# $\log Z$ learned only, none with $Z$ known only; sign test $p = 0.00098$). Only the paired design shows
+# this: Task 12's per-variant standard errors are far larger than the difference (0.00474 ± 0.00028 against
+# 0.00476 ± 0.00028 at $J = 5000$). What the 0.5% buys is $Z$ itself, which NCE estimates as a by-product
+# (2.02% relative RMS error at $J = 1000$).
+
+# %% [markdown]
+# ## About this run
+#
+# Profile `full` on a CPU, one thread (the set-up cell prints the device and the library versions); the whole
+# notebook ran in 102 s (`notebooks/timings.json`, 2026-12-03) on a machine shared with other jobs (15-minute
+# load average 2.9 on 2 cores), so the seconds in Task 4's and Task 6's timing tables depend on the load and only
+# their ratios carry over. No checkpoint is loaded: every estimate is computed in the notebook from fixed seeds.
+# `benchmarks/bench_nce.py` times Task 12's fits with the analytic gradient beside finite differences, and
+# `make verify NB=03` re-runs the notebook and checks that every printed line reproduces.
