@@ -12,10 +12,6 @@
 # * **Part II** turns estimation into classification: noise-contrastive estimation (NCE) is logistic
 #   regression between the data and Gaussian noise, first with the normalising constant $Z$ known, then
 #   with $\log Z$ as one more parameter, and we measure how the error falls with the number of samples $J$.
-#
-# The code lives in `helpers.estimation` (gradients, the estimation loops, the NCE objective, the
-# asymptotic variances, the statistics used to compare methods); sampling reuses
-# `helpers.distributions.GaussianMixture` and the project's MALA, `helpers.samplers.mala`.
 
 # %% setup
 
@@ -116,13 +112,15 @@ print(f"acceptance rate {out.acceptance_rate:.4f}; chains per quadrant (ideal 25
 # the responsibility of component $i$ for $x$ times the pull of $x$ on $\mu_i$ ($\sigma = 1$ here).
 # Tasks 3–5 all take the step $\tilde\mu_i \leftarrow \tilde\mu_i + \eta\big(\langle r_i(x)(x-\tilde\mu_i)\rangle_{x} -
 # \langle r_i(\tilde x)(\tilde x-\tilde\mu_i)\rangle_{\tilde x}\big)$ with $\eta = 1$
-# (`E.contrastive_gradient`, checked against autograd in `tests/test_estimation.py`).
+# (`E.contrastive_gradient`).
 #
 # Two remarks used below. (i) The normalising constant $4\cdot2\pi$ does not depend on the means, so
 # $\mathbb E_{x\sim p_\mu}[\nabla_\mu\log p(x)] = \nabla_\mu\!\int p_\mu = 0$: with exact model samples the
 # synthetic term is noise of mean zero, and ML with direct sampling is stochastic gradient ascent on the
 # average log-likelihood of the real samples. (ii) Its fixed point is the maximum-likelihood estimate (MLE)
-# of the means for these 1000 points, which EM computes exactly (`E.em_means`). The distance of an
+# of the means for these 1000 points. EM (expectation–maximisation: alternately compute the responsibilities
+# $r_i$ and move each mean to the $r_i$-weighted average of the points) converges to it here (`E.em_means`,
+# from these starts; in general EM finds a local maximum of the likelihood). The distance of an
 # estimate to that MLE separates an algorithm's own error from the statistical error of having 1000 samples.
 
 # %% [markdown]
@@ -132,9 +130,10 @@ print(f"acceptance rate {out.acceptance_rate:.4f}; chains per quadrant (ideal 25
 # when they **stop drifting**: the average of the last $W$ iterates differs from the average of the $W$
 # before by less than $\text{tol} = 0.1$ in every coordinate (`E.has_converged`), and report the average
 # of the last $W$ iterates. $W = 50$ for the two ML methods and $W = 500$ for CD: one CD update moves its
-# chains only $L = 10$ steps of $\varepsilon = 0.005$, so its gradient is of order $L\varepsilon = 0.05$
-# times the ML one, and 50 CD iterates cannot tell a slow crawl from convergence. Each run also has a cap
-# on iterations. All three start from the same guess $\tilde\mu_i \sim U([0,3]^2)$ and use the same 1000
+# chains only $L = 10$ steps of $\varepsilon = 0.005$, so its expected step is of order $L\varepsilon = 0.05$
+# times the ML one (shown in the section on CD and score matching below), and 50 CD iterates cannot tell a
+# slow crawl from convergence. Each run also has a cap on iterations; the progress bars of Tasks 3–5 count
+# towards that cap and stop short of it when the stopping rule ends the run, by design. All three start from the same guess $\tilde\mu_i \sim U([0,3]^2)$ and use the same 1000
 # real samples.
 
 # %%
@@ -168,10 +167,9 @@ fits["ml-direct"] = E.estimate_means("ml-direct", real, init, n_synthetic=100, e
 # ### Task 4 — ML with MCMC
 #
 # Each step runs 100 fresh MALA chains of $L = 1000$ steps from $\mathcal N((1.5,1.5), 2I)$ on the current
-# model and uses their final states as $\tilde x$: 1000 score evaluations per parameter update. (With the
-# other reading of $\mathcal N(1.5, 2)$, standard deviation 2, little should change: the chains diffuse
-# about 3 anyway.) The next cell checks that the closed-form score gives the same chains as autograd and
-# what it saves.
+# model and uses their final states as $\tilde x$: 1000 score evaluations per parameter update. (We expect the
+# other reading of $\mathcal N(1.5, 2)$, standard deviation 2, to give much the same result, because 1000
+# steps diffuse each chain about 3, enough to forget its start; we have not run it.)
 
 # %%
 # NBVAL_IGNORE_OUTPUT
@@ -244,7 +242,9 @@ print(f"{'MLE (EM)':22s} {str(order(mle.numpy()).round(2).tolist()):58s} {E.assi
 
 # %% [markdown]
 # Convergence: the RMS distance of each iterate to the true means (best one-to-one matching), against the
-# iteration and against time. The dotted line is the MLE's own error, the floor that 1000 samples allow.
+# iteration and against time. The dotted line is the error of the MLE of these 1000 samples: the error
+# each method's average should approach, not a hard floor, since single iterates fluctuate around their own
+# average and can dip below it.
 
 # %%
 fig, axes = plotting.subplots(2, size=5.2)
@@ -384,21 +384,31 @@ print(f"iterate std, CD minus ML direct, equal windows of {W_RUN}: {diff:+.4f} +
 # %% [markdown]
 # ### CD as approximate score matching
 #
-# Why would CD settle elsewhere? Starting at a data point $x$, $L$ Langevin steps of size $\varepsilon$ move
-# any smooth function $f$ on average by $L\varepsilon$ times the chain's generator,
-# $\mathbb E[f(\tilde x)] - f(x) \approx L\varepsilon\,(\nabla_x\log p\cdot\nabla_x f + \Delta_x f)(x)$. With
-# $f = \nabla_\mu\log p$, the expected CD step is $-\eta L\varepsilon\,\nabla_\mu J_{\rm SM}(\mu)$, where
+# Why would CD settle elsewhere? The chain's **generator** $\mathcal A$ is the rate at which the chain
+# changes expectations, $\mathcal A f(x) = \lim_{t\to0}(\mathbb E[f(x_t)] - f(x_0))/t$ for a chain started at
+# $x_0 = x$; for Langevin dynamics $\mathcal A f = \nabla_x\log p\cdot\nabla_x f + \Delta_x f$. So $L$ steps of
+# size $\varepsilon$ from a data point $x$ move any smooth $f$ on average by
+# $\mathbb E[f(\tilde x)] - f(x) \approx L\varepsilon\,\mathcal A f(x)$. The expected CD step is
+# $\eta\langle f(x) - \mathbb E f(\tilde x)\rangle_x$ with $f = \nabla_\mu\log p$, hence about
+# $-\eta L\varepsilon\langle\mathcal A\nabla_\mu\log p\rangle_x$, and the chain rule gives
+# $\nabla_\mu\big(\tfrac12\|\nabla_x\log p\|^2 + \Delta_x\log p\big) = \mathcal A\,\nabla_\mu\log p$. So the
+# expected CD step is $-\eta L\varepsilon\,\nabla_\mu J_{\rm SM}(\mu)$, where
 #
 # $$J_{\rm SM}(\mu) = \Big\langle \tfrac12\|\nabla_x\log p(x)\|^2 + \Delta_x\log p(x)\Big\rangle_{x}$$
 #
-# is Hyvärinen's score-matching objective on the data. So, to first order in $L\varepsilon = 0.05$, CD is
-# gradient descent on $J_{\rm SM}$ with step $L\varepsilon$ (Hyvärinen, 2007): its fixed point is the
-# score-matching estimate, not the MLE. For the mixture with known $\sigma$ the objective is explicit
-# (no $Z$, no sampling): with $s_i = (\mu_i - x)/\sigma^2$,
+# is Hyvärinen's score-matching objective on the data (Hyvärinen, 2005): score matching fits the model's
+# score $s = \nabla_x\log p$ by minimising $\mathbb E[\|s\|^2/2 + \operatorname{tr}\nabla_x s]$, which needs no
+# normalising constant. (The subscript SM is not Part II's sample count $J$.) To first order in
+# $L\varepsilon = 0.05$, CD is gradient descent on $J_{\rm SM}$ with step $L\varepsilon$ (Hyvärinen, 2007): its
+# fixed point is the score-matching estimate, not the MLE.
+
+# %% [markdown]
+# For the mixture with known $\sigma$ the objective is explicit (no $Z$, no sampling): with
+# $s_i = (\mu_i - x)/\sigma^2$,
 # $J_{\rm SM} = \big\langle \sum_i r_i\|s_i\|^2 - \tfrac12\|\sum_i r_i s_i\|^2\big\rangle_x - d/\sigma^2$
-# (`E.score_matching_objective`, checked against autograd in `tests/test_sandwich.py`). Two predictions
-# follow: the CD runs of (b) should scatter around the score-matching estimate, and they relax towards it at
-# a rate $L\varepsilon\lambda$ per iteration, $\lambda$ an eigenvalue of the Hessian of $J_{\rm SM}$.
+# (`E.score_matching_objective`). Two predictions follow: the CD runs of (b) should scatter around the
+# score-matching estimate, and they relax towards it at a rate $L\varepsilon\lambda$ per iteration, $\lambda$
+# an eigenvalue of the Hessian of $J_{\rm SM}$.
 
 # %%
 sm = E.score_matching_means(real, mle)
@@ -442,9 +452,10 @@ print(f"slowest relaxation of CD, 1 / (L eps lambda_min): {tau:.0f} iterations; 
 # see modes far from the data, which its 10 small steps never reach.
 
 # %% [markdown]
-# **Answer: noise.** CD's single steps are smaller than ML's (RMS 0.0418 against 0.1160 at the MLE), because
-# both of CD's averages use the same 100 points and much of the noise cancels. But its restoring force is
-# weaker still, so its iterates wander more and more slowly: over equal windows of 500 iterates their
+# **Answer: how noisy are CD's iterates compared with ML's?** CD's single steps are smaller than ML's (RMS
+# 0.0418 against 0.1160 at the MLE), because both of CD's averages use the same 100 points and much of the
+# noise cancels. But its restoring force (the expected step back towards the fixed point per unit of
+# distance from it, $L\varepsilon$ times the curvature of $J_{\rm SM}$ for CD) is weaker still, so its iterates wander more and more slowly: over equal windows of 500 iterates their
 # standard deviation is 0.0787 for CD against 0.0718 for ML with direct samples (difference 0.0070 ± 0.0014,
 # mean ± s.e. over 20 runs), and because CD's iterates stay correlated far longer, the average of a window
 # varies 5.0 times as much from run to run. A short window hides this: over the last 50 iterates of the
@@ -589,15 +600,16 @@ for task, fit, extra in ((9, fit9, "Z known"), (10, fit10, f"log Z learned: Z = 
 #   A = -\mathbb E\,\nabla^2_\theta\ell,\quad B = \operatorname{Cov}\,\nabla_\theta\ell .$$
 #
 # With $g = \nabla_\theta G$: $\nabla_\theta\ell = (1-h(x))\,g(x) - h(y)\,g(y)$, so
-# $B = \operatorname{Cov}_x[(1-h)g] + \operatorname{Cov}_y[hg]$, and at the truth the second derivatives of
-# $G$ cancel between data and noise ($p_m(1-h) = p_n h$), leaving
-# $A = \mathbb E_x[h(1-h)gg^\top] + \mathbb E_y[h(1-h)gg^\top]$. So $J\cdot\text{MSE}$ of the means tends to
-# the trace of the means' block of $A^{-1}BA^{-\top}$ divided by 4 (a constant: the MSE falls exactly as
-# $1/J$ for large $J$), and $J\cdot\text{MSE}(\hat Z) \to Z^2\,\operatorname{Var}_\infty(\log\hat Z)$. For
+# $B = \operatorname{Cov}_x[(1-h)g] + \operatorname{Cov}_y[hg]$. Differentiating again,
+# $-\nabla^2_\theta\ell = h(1-h)gg^\top|_x + h(1-h)gg^\top|_y - (1-h(x))\nabla^2G(x) + h(y)\nabla^2G(y)$, and at
+# the truth the two $\nabla^2 G$ terms cancel in expectation, because $x\sim p_m$, $y\sim p_n$ and
+# $p_m(1-h) = p_m p_n/(p_m+p_n) = p_n h$. That leaves
+# $A = \mathbb E_x[h(1-h)gg^\top] + \mathbb E_y[h(1-h)gg^\top]$. A run's MSE is the sum of the 8 coordinates'
+# squared errors divided by the 4 means, so $J\cdot\text{MSE}$ of the means tends to the trace of the means'
+# block of $A^{-1}BA^{-\top}$ divided by 4 (a constant: the MSE falls exactly as $1/J$ for large $J$), and $J\cdot\text{MSE}(\hat Z) \to Z^2\,\operatorname{Var}_\infty(\log\hat Z)$. For
 # reference, maximum likelihood on the same $J$ data points has $A = B =$ the Fisher information, and its
 # sandwich is the Cramér–Rao bound. `E.nce_asymptotic_covariance` and `E.ml_asymptotic_covariance` compute
-# these by quadrature on a grid; `tests/test_sandwich.py` checks them against Monte Carlo (the covariance of
-# the per-pair gradients, the Hessian of the objective, and repeated fits).
+# these by quadrature on a grid.
 
 # %%
 asym = {"NCE, Z known": E.nce_asymptotic_covariance(TRUE, SIGMA, NOISE_MEAN, NOISE_SIGMA, learn_log_z=False),
@@ -629,6 +641,11 @@ for a, b in zip(rows[False], rows[True]):
           f"{b['mse_z']:7.4f} +- {b['se_z']:.4f} {b['median_z']:7.4f} {math.sqrt(b['mse_z']) / Z_TRUE:11.2%}")
 
 # %% [markdown]
+# In the table, each MSE is followed by its standard error. The last three columns are about $\hat Z$ with
+# $\log Z$ learned: "MSE of Z" is the mean of $(\hat Z - 8\pi)^2$ over the successful runs (± s.e.), "median"
+# is the median of the same squared errors (below the mean, since a few runs miss by much more), and
+# "rel. RMSE Z" is $\sqrt{\text{MSE of }Z}/8\pi$, the typical relative error of $\hat Z$.
+#
 # The figure shows the same numbers three ways: the MSE of the means on log-log axes with the asymptotic
 # $\text{limit}/J$ lines; $J\cdot\text{MSE}$, which is flat where the MSE falls as $1/J$, with the sandwich
 # limits as horizontal lines (error bars: ± one standard error); and the same for $\hat Z$.
@@ -773,3 +790,11 @@ plt.show()
 # their ratios carry over. No checkpoint is loaded: every estimate is computed in the notebook from fixed seeds.
 # `benchmarks/bench_nce.py` times Task 12's fits with the analytic gradient beside finite differences, and
 # `make verify NB=03` re-runs the notebook and checks that every printed line reproduces.
+#
+# The code lives in `helpers.estimation` (gradients, the estimation loops, the NCE objective, the asymptotic
+# variances, the statistics used to compare methods); sampling reuses `helpers.distributions.GaussianMixture`
+# and the project's MALA, `helpers.samplers.mala`. `tests/test_estimation.py` checks `E.contrastive_gradient`
+# against autograd, and `tests/test_sandwich.py` checks `E.score_matching_objective` against autograd and the
+# sandwich covariances against Monte Carlo (per-pair gradients, the objective's Hessian, repeated fits).
+# The first code cell of Task 4 checks that MALA with the closed-form score gives the same chains as with
+# autograd, and times both.
