@@ -52,8 +52,10 @@ torch.set_num_threads(1)  # everything here is made of small tensors, for which 
 # them) with $r_k=(-1)^k\rho$, hence
 # $$f(\mathbf x)=\frac{1}{4\pi\,\rho}\sum_{k:\ \theta_k\in[0,4\pi)}\mathcal N\!\left((-1)^k\rho;\ \tfrac{\theta_k}{2},\ 0.25\right).$$
 # It has an integrable $1/\rho$ peak at the origin (where the spiral starts, $r\approx0$ has positive density)
-# and jumps along the x-axis. `helpers.kde.spiral_density` implements it; `tests/test_kde.py` checks that it
-# integrates to 1 and matches sample frequencies.
+# and a jump across the positive x-axis at the spiral's outer end: the arm stops abruptly at $\theta=4\pi$, so
+# just below the axis near $x\approx2\pi\approx6.3$ the density is that of the outer arm and just above it is
+# almost zero (the start, $\theta=0$, makes a smaller jump near the origin). `helpers.kde.spiral_density`
+# implements it.
 
 # %%
 N = scaled(10_000, 2_000)
@@ -84,8 +86,7 @@ plt.show()
 # grid the separable kernel factorises further:
 # $\hat f(x_a,y_b)=\frac{1}{Nh_1h_2}\sum_i k\big(\tfrac{x_a-x_{i1}}{h_1}\big)k\big(\tfrac{y_b-x_{i2}}{h_2}\big)$
 # is the matrix product $K_y^\top K_x$ (`kde.kde_grid`). Below: the two agree, a non-diagonal $H$ works, and a
-# bandwidth that is not a valid 2×2 matrix is rejected with a message saying what to pass instead
-# (`tests/test_kde.py` also checks the estimator against scikit-learn's `KernelDensity`).
+# bandwidth that is not a valid 2×2 matrix is rejected with a message saying what to pass instead.
 
 # %%
 # NBVAL_IGNORE_OUTPUT
@@ -135,8 +136,13 @@ plt.show()
 # minimiser, is $\mathrm{ISE}(h)-\int f^2=\int\hat f_h^2-2\int\hat f_h f$. As a scale-free error comparable
 # across densities we also report the integrated absolute error $\mathrm{IAE}=\int|\hat f_h-f|\in[0,2]$.
 #
-# For the mixtures the mean ISE splits exactly into bias and variance (`kde.mixture_mise`):
-# $\mathbb E\hat f_h=K_h*f$ is the same mixture with variance $\sigma^2+h^2$, so
+# For the mixtures the **mean integrated squared error** $\mathrm{MISE}(h)=\mathbb E\,\mathrm{ISE}(h)$, the
+# average over samples of size N, splits exactly into bias and variance (`kde.mixture_mise`):
+# $\mathrm{MISE}=\mathrm{ISB}+\mathrm{IV}$, with the **integrated squared bias**
+# $\mathrm{ISB}(h)=\int(\mathbb E\hat f_h-f)^2$ and the **integrated variance**
+# $\mathrm{IV}(h)=\int\mathrm{Var}\,\hat f_h$. The estimator's mean is the convolution
+# $(K_h*f)(\mathbf x)=\int K_h(\mathbf x-\mathbf y)f(\mathbf y)\,d\mathbf y$, $K_h$ the kernel of bandwidth h,
+# which for a mixture is the same mixture with variance $\sigma^2+h^2$, so
 # $\mathrm{ISB}(h)=\int(f_{\sqrt{\sigma^2+h^2}}-f)^2$ and
 # $\mathrm{IV}(h)=\frac1N\big[\frac{1}{4\pi h^2}-\int(K_h*f)^2\big]$, both closed-form Gaussian integrals.
 
@@ -247,7 +253,7 @@ plt.show()
 # it minimises a KL divergence rather than the ISE. Each choice is scored by its ISE against the grid search's
 # (the ratio for the mixtures; the difference for the spiral, whose ISE is infinite), its IAE, and its held-out
 # log-likelihood on 2,000 fresh points per density (seeds 10-12), as a difference to $h^*$'s with its standard
-# error over those points.
+# error over those points. Log-likelihoods here and in Part II are in **nats** (natural-log units).
 
 # %%
 N_HELD = scaled(2_000, 500)
@@ -321,7 +327,8 @@ for name, x in samples.items():
 #
 # **Hardest: the spiral.** Its ISE is infinite for every h, and even its best IAE, 0.173, is 2.0 and 2.8 times
 # the mixtures'. It is a thin curved ridge (the radius has standard deviation 0.5 across the arm) with a singular
-# peak at the origin and a jump where the spiral starts, and its scale varies over the plane: the peak needs h
+# peak at the origin and a jump across the positive x-axis where the outer arm ends ($\theta=4\pi$,
+# $x\approx6.3$), and its scale varies over the plane: the peak needs h
 # near 0, the sparse outer arms h around 0.2 or more. One global, isotropic bandwidth cannot adapt to that; a
 # locally adaptive bandwidth, or one aligned with the arm, would.
 
@@ -432,6 +439,25 @@ plt.show()
 # of the Jacobian that autograd computes: the inverse undoes the layer to rounding, the log-determinants agree,
 # and the Jacobian is lower triangular, as derived.
 
+# %% [markdown]
+# The essential lines of `helpers/flows.py` (`CouplingLayer`): $\mathbf s$ and $\mathbf t$ are computed from
+# the masked input only, so `inverse` can recompute them from $\mathbf y$.
+#
+# ```python
+# def scale_shift(self, x):
+#     xm = x * self.mask                  # the passed-through block
+#     keep = 1 - self.mask                # the transformed block
+#     return keep * self.scale_factor * self.s_func(xm), keep * self.t_func(xm)
+#
+# def forward(self, x):                   # y = f(x), log|det df/dx|
+#     s, t = self.scale_shift(x)
+#     return x * torch.exp(s) + t, s.sum(1)
+#
+# def inverse(self, y):                   # x = f^{-1}(y), log|det df^{-1}/dy|
+#     s, t = self.scale_shift(y)          # the masked part of y equals that of x
+#     return (y - t) * torch.exp(-s), -s.sum(1)
+# ```
+
 # %%
 torch.manual_seed(0)  # the networks' initialisation
 g = utils.generator(0)
@@ -471,6 +497,29 @@ print("a Jacobian (lower triangular):\n", jac[0].detach().numpy().round(4))
 # log-density returned with the samples is the one `log_probability` computes, the first set is standard normal,
 # and the last is `sample_x`'s.
 
+# %% [markdown]
+# The essential lines of `CouplingFlow` in `helpers/flows.py`. With $f=f_K^{-1}\circ\dots\circ f_1^{-1}$ the map
+# from data to noise, the change of variables reads
+# $\log p(\mathbf x)=\log p_z\big(f(\mathbf x)\big)+\log\big|\det\partial f/\partial\mathbf x\big|$, and the
+# log-determinant is the sum of the layers' inverse log-determinants (Task 7).
+#
+# ```python
+# def log_probability(self, x):           # data -> noise: f_K^{-1} first
+#     log_det = torch.zeros(x.shape[0])
+#     for layer in reversed(self.layers):
+#         x, ld = layer.inverse(x)
+#         log_det = log_det + ld
+#     return standard_normal_log_prob(x) + log_det
+#
+# def sample_x(self, num_samples):        # noise -> data: f_1 first
+#     z = self.prior_sample(num_samples)
+#     log_prob = standard_normal_log_prob(z)
+#     for layer in self.layers:
+#         z, ld = layer(z)
+#         log_prob = log_prob - ld
+#     return z, log_prob
+# ```
+
 # %%
 torch.manual_seed(1)  # the networks' initialisation
 flow = flows.CouplingFlow(4).requires_grad_(False)
@@ -495,8 +544,7 @@ print(f"sample_x_each_step: {len(steps)} sets (K + 1 = 5); first set mean "
 # 90/10 at random, runs Adam (learning rate $10^{-3}$) on batches of 64 in a fixed order, and returns the
 # best-validation weights, except that with fewer than 500 validation points, as here (150), it returns the
 # **final** weights. The runs below use `flows.train_flow`, the same procedure (same split, same optimizer steps
-# in the same order, same returned weights) with a hand-written gradient, which makes the many flows of this
-# notebook quick to train; the assignment's own loop is run once further down.
+# in the same order, same returned weights); the assignment's own loop is run once further down.
 #
 # **Seeds.** The assignment's snippet (`torch.manual_seed(8)` before the model, numpy seed 0, data seed 0) is our
 # seed 0. Seed $s$ uses torch seed $8+s$ and data seed $s$. Task 9's figures use seed 0; the comparisons of
@@ -525,7 +573,8 @@ print(f"sample_x_each_step: {len(steps)} sets (K + 1 = 5); first set mean "
 # layers) and, in Task 10 only, their data, so the seeds pair the runs only loosely. "Lower in 5 of 5 seeds" is
 # therefore read as a **sign test**: if the two settings were equally good, each seed would go either way with
 # probability 1/2, and 5 of 5 has probability $2/2^5=0.0625$ (two-sided; $1/32=0.031$ in the direction seen).
-# The tables print that p-value; with five seeds it can never fall below 0.0625.
+# The tables print that p-value; with five seeds it can never fall below 0.0625. Each answer below opens with
+# the one number that decides it (usually the median gap); the ten-column tables are the supporting detail.
 
 # %%
 EPOCHS = {"Circles": scaled(500, 3), "Moons": scaled(1000, 4), "GaussiansGrid": scaled(500, 3),
@@ -637,7 +686,9 @@ for name in data.TOY_SETS:
 # across the other axis (layer 2), and the last two layers cut and place the pieces. Two artefacts typical of
 # coupling flows are visible in the densities: **thin bridges of density between separate components**
 # (GaussiansRot, the ends of the moons), because a continuous invertible map of a connected Gaussian cannot
-# disconnect its support, and **streaks along the axes**, the directions in which the layers act. (With 150
+# disconnect its support, and **thin curved creases**, where a layer folds the cloud and squeezes density into a
+# narrow band: bright ridges along the moons and the ring, a narrow seam at the top of the ring
+# ($x_1\approx0$, $x_2\approx1.2$), and diagonal and curved streaks between the GaussiansGrid blobs. (With 150
 # validation points the validation curve is noisy: the best epochs were slightly better, e.g. Circles 1.293 at
 # epoch 378, but the assignment's rule keeps the final weights.)
 
@@ -693,8 +744,7 @@ table({"assignment's loop": evaluate(model_auto, name, valid_auto), "train_flow 
 # The assignment's loop and `train_flow` start from the same weights, split and batch order, and end as two runs
 # of one procedure: validation NLL 2.552 against 2.576, median gap 0.245 against 0.288, reverse KL 0.886 against
 # 0.944. These differences are well inside the spread between seeds measured next (standard deviations 0.267,
-# 0.174 and 1.276 for GaussiansRot). The two are not bit-identical because in float32 they add the same terms in a
-# different order and training amplifies the rounding (see *About this run*).
+# 0.174 and 1.276 for GaussiansRot).
 
 # %% [markdown]
 # #### Which Gaussian set is fitted better? Five seeds each
@@ -717,11 +767,11 @@ for name in GAUSSIAN_SETS:
     plt.show()
 
 # %% [markdown]
-# **Answer: GaussiansGrid is fitted better than GaussiansRot.** Over seeds 0-4 the median gap is 0.057 ± 0.029
-# nats for the grid against 0.348 ± 0.174 for the rotated set (mean ± sd), and the reverse KL 0.080 ± 0.014
-# against 1.451 ± 1.276; seed by seed the rotated set is worse by 0.291 (s.e. 0.087) and 1.372 (s.e. 0.572), and
-# it is worse in all five seeds on the median gap, the trimmed gap and the reverse KL (sign test p = 0.0625 on
-# each, the smallest p-value five seeds allow). A likely reason: the grid's neighbouring blobs are close (σ = 1/2 at spacing 2),
+# **Answer: GaussiansGrid is fitted better than GaussiansRot.** The median gap carries it: 0.057 ± 0.029 nats
+# for the grid against 0.348 ± 0.174 for the rotated set (mean ± sd over seeds 0-4), worse for the rotated set in
+# 5 of 5 seeds, sign test p = 0.0625. The reverse KL agrees (0.080 ± 0.014 against 1.451 ± 1.276); seed by seed
+# the rotated set is worse by 0.291 (s.e. 0.087) and 1.372 (s.e. 0.572), and also worse in all five seeds on the
+# trimmed gap and the reverse KL. A likely reason: the grid's neighbouring blobs are close (σ = 1/2 at spacing 2),
 # so the true density stays well above zero between them and a flow can reach it by bending one connected cloud;
 # the rotated set's five narrow blobs (variance 0.1 on a circle of radius 2.5) must be torn apart, and the bridges
 # this leaves carry model mass where the truth has almost none. The reverse KL, computed from the model's own
@@ -741,10 +791,9 @@ for name in GAUSSIAN_SETS:
 # ### Task 10 — Depth: K = 2 against K = 4 (GaussiansRot, 5 Gaussians, N = 1500, 250 epochs)
 #
 # Train flows with K = 2 and K = 4 coupling layers for 250 epochs and compare their densities and layer-by-layer
-# samples: which fits better, and what does depth do? The K = 4 model of each seed is that seed's 500-epoch
-# GaussiansRot run stopped after 250 epochs: the run is deterministic and returns its final weights, so its state
-# after 250 epochs *is* what a separate 250-epoch run returns (`train_flow`'s `snapshots`, checked in
-# `tests/test_flows.py`); the same holds for the 400-epoch N = 1500 models of Task 11. A K = 2 run and the K = 4
+# samples: which fits better, and what does depth do? The K = 4 model of each seed is the model saved at epoch
+# 250 during that seed's 500-epoch GaussiansRot run. It equals a separate 250-epoch run, because training is
+# deterministic given the seed; likewise the N = 1500 models of Task 11 are saved at epoch 400. A K = 2 run and the K = 4
 # run of the same seed share the 1,500 points and the first two layers' initial weights, but not the 90/10 split.
 
 # %%
@@ -762,10 +811,10 @@ flows.show_flows({"K = 2, seed 0": k2[0][1], "K = 4, seed 0": k4[0]}, rot[0][0])
 plt.show()
 
 # %% [markdown]
-# **Answer: K = 4 fits better, and depth buys expressiveness.** The median gap is 0.310 ± 0.036 nats with
-# K = 4 against 0.576 ± 0.135 with K = 2, the reverse KL 0.823 ± 0.265 against 3.726 ± 2.513 (mean ± sd over
-# five seeds); seed by seed K = 4 is lower by 0.266 (s.e. 0.070) and 2.903 (s.e. 1.050), and it is lower in all
-# five seeds on all four measures (sign test p = 0.0625). Here even the mean gap, the KL estimate, agrees:
+# **Answer: K = 4 fits better, and depth buys expressiveness.** The median gap carries it: 0.310 ± 0.036 nats
+# with K = 4 against 0.576 ± 0.135 with K = 2 (mean ± sd over five seeds), lower with K = 4 in 5 of 5 seeds,
+# sign test p = 0.0625. The reverse KL agrees (0.823 ± 0.265 against 3.726 ± 2.513); seed by seed K = 4 is lower
+# by 0.266 (s.e. 0.070) and 2.903 (s.e. 1.050), and it is lower in all five seeds on all four measures. Here even the mean gap, the KL estimate, agrees:
 # 0.401 ± 0.084 against 0.657 ± 0.074.
 #
 # The figures show why. With K = 2 each coordinate is transformed exactly once, by an element-wise affine map whose
@@ -797,9 +846,10 @@ plt.show()
 
 # %% [markdown]
 # **Answer: N = 3000 fits a little better; the effect is small against the spread between runs.** The 1%-trimmed
-# gap is 0.214 ± 0.039 nats against 0.285 ± 0.075, the reverse KL 0.581 ± 0.195 against 0.732 ± 0.196 (mean ± sd
-# over five seeds); seed by seed N = 3000 is lower by 0.072 (s.e. 0.025) and 0.151 (s.e. 0.051), in all five
-# seeds on both (sign test p = 0.0625), while the median gap moves by only 0.027 (s.e. 0.013) and is lower in 4
+# gap carries it: 0.214 ± 0.039 nats with N = 3000 against 0.285 ± 0.075, lower in 5 of 5 seeds, sign test
+# p = 0.0625 (mean ± sd over five seeds). The reverse KL agrees (0.581 ± 0.195 against 0.732 ± 0.196); seed by
+# seed N = 3000 is lower by 0.072 (s.e. 0.025) and 0.151 (s.e. 0.051), in all five seeds on both, while the
+# median gap moves by only 0.027 (s.e. 0.013) and is lower in 4
 # of 5 (p = 0.375). In the figures the two rows are hard to tell apart: five clusters joined by thin bridges, one
 # seed of each with a broader band. Two effects are mixed here: more data, and, since training is counted in
 # epochs, twice the optimizer steps (17,200 against 8,800 per run). Either way, this flow is limited mostly by its
@@ -837,9 +887,10 @@ plt.show()
 
 # %% [markdown]
 # **Answer: the 3-Gaussian data are fitted better; more complex data need a more expressive flow.** The median gap
-# is 0.132 ± 0.023 nats with 3 Gaussians against 0.404 ± 0.110 with 7, the reverse KL 0.352 ± 0.097 against
-# 0.948 ± 0.300 (mean ± sd over five seeds); seed by seed 7 Gaussians are worse by 0.272 (s.e. 0.058) and 0.596
-# (s.e. 0.154), in all five seeds on the median gap, the trimmed gap and the reverse KL (sign test p = 0.0625).
+# carries it: 0.132 ± 0.023 nats with 3 Gaussians against 0.404 ± 0.110 with 7 (mean ± sd over five seeds), worse
+# with 7 in 5 of 5 seeds, sign test p = 0.0625. The reverse KL agrees (0.352 ± 0.097 against 0.948 ± 0.300);
+# seed by seed 7 Gaussians are worse by 0.272 (s.e. 0.058) and 0.596 (s.e. 0.154), and also in all five seeds on
+# the trimmed gap and the reverse KL.
 # Task 10's 5-Gaussian models lie in between (median gap 0.310 ± 0.036). The raw NLLs could not show this: the
 # true densities' NLLs are 1.635 and 2.480 nats, about $\log(7/3)=0.847$ apart. The mean gap again fails as a
 # ranking (6.364 ± 13.692 against 0.430 ± 0.096), because seed 2 of the 3-Gaussian set has one test point with
@@ -858,8 +909,11 @@ plt.show()
 # (seed $s$: torch seed $8+s$, data seed $s$), so a re-run on the same machine and versions (`constraints.txt`)
 # reproduces the numbers; `docs/maintainers.md` says how far another thread count, CPU or version can move the
 # trained flows. The flows are trained with `flows.train_flow`, the assignment's procedure with a hand-written
-# numpy gradient;
+# numpy gradient, which makes the many flows of this notebook quick to train;
 # `tests/test_flows.py` checks it step by step against an autograd Adam loop on the same split and batch order,
 # and `benchmarks/bench_flows.py` times the two. In float32 the two add the same terms in a different order, so
 # their runs agree for the first epochs and then drift apart as training amplifies the rounding, which is why
-# the assignment's loop in Task 9 ends as a second run of the same procedure rather than a copy.
+# the assignment's loop in Task 9 ends as a second run of the same procedure rather than a copy: the two are
+# not bit-identical. `tests/test_flows.py` also checks that a model saved at epoch 250 (or 400) of a longer run
+# equals a separate run of that length (Tasks 10 and 11). `tests/test_kde.py` checks that the spiral's density
+# integrates to 1 and matches sample frequencies, and the estimator against scikit-learn's `KernelDensity`.
