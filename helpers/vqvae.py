@@ -418,3 +418,48 @@ def format_table(table: np.ndarray, row_names, col_names, fmt: str = "{:5.1f}", 
         cells += "".join(f"{str(v[i]):>{w + 2}}" for v in extra.values())
         lines.append(f"{str(r):<{rw}}" + cells)
     return "\n".join(lines)
+
+
+# ----------------------------------------------------------------------------- naming clusters from a few labels
+
+def name_clusters_from_sample(y_true, clusters, n_per_cluster: int = 10, seed: int = 0,
+                              n_classes: int | None = None) -> np.ndarray:
+    """Cluster -> a label name chosen as a person would: read the true labels of `n_per_cluster` members of each
+    cluster, drawn at random without replacement (all members if the cluster is smaller), and take their majority
+    vote; ties are broken at random. Only sum_c min(n_per_cluster, |c|) labels are read. Empty clusters get -1.
+    Seeded with numpy's default_rng(seed); with n_per_cluster >= every cluster's size and no ties it equals
+    `majority_labels` (the naming that reads every label)."""
+    y, c = np.asarray(y_true).astype(int), np.asarray(clusters).astype(int)
+    if y.shape != c.shape or y.ndim != 1:
+        raise ValueError(f"labels and clusters must be 1-d of the same length: {y.shape} vs {c.shape}")
+    if n_per_cluster < 1:
+        raise ValueError(f"n_per_cluster must be >= 1, got {n_per_cluster}")
+    n_classes = n_classes or int(y.max()) + 1
+    rng = np.random.default_rng(seed)
+    names = np.full(int(c.max()) + 1, -1, dtype=np.int64)
+    for j in range(len(names)):
+        members = np.flatnonzero(c == j)
+        if len(members) == 0:
+            continue
+        picked = rng.choice(members, size=min(n_per_cluster, len(members)), replace=False)
+        votes = np.bincount(y[picked], minlength=n_classes)
+        top = np.flatnonzero(votes == votes.max())
+        names[j] = top[0] if len(top) == 1 else rng.choice(top)
+    return names
+
+
+def flip_labels_uniform(y, share: float, n_classes: int | None = None, seed: int = 0) -> np.ndarray:
+    """A copy of the labels y in which exactly round(share * N) of them, chosen at random, are replaced by a
+    different class drawn uniformly from the other n_classes - 1: label noise of a given share with no structure
+    (the control for pseudo-labels whose errors follow the clusters). Seeded with numpy's default_rng(seed)."""
+    y = np.asarray(y).astype(np.int64)
+    if not 0.0 <= share <= 1.0:
+        raise ValueError(f"share must be in [0, 1], got {share}")
+    n_classes = n_classes or int(y.max()) + 1
+    if n_classes < 2:
+        raise ValueError("flipping a label needs at least two classes")
+    rng = np.random.default_rng(seed)
+    idx = rng.permutation(len(y))[:int(round(share * len(y)))]
+    out = y.copy()
+    out[idx] = (y[idx] + rng.integers(1, n_classes, size=len(idx))) % n_classes
+    return out
