@@ -1,5 +1,5 @@
 # %% [markdown]
-# # 04 · Annealed Langevin dynamics and (annealed) sliced score matching
+# # 04 — Annealed Langevin dynamics and (annealed) sliced score matching
 #
 # Homework 4 of the Technion course (score-based generative modelling), on a 2-D toy: a mixture of two
 # unit-variance Gaussians at $\mu_1=(-5,-5)$ with weight $\pi=0.2$ and $\mu_2=(5,5)$ with weight $0.8$.

@@ -1,5 +1,5 @@
 # %% [markdown]
-# # 05 · Langevin sampling from a score, and denoising score matching on a swiss roll
+# # 05 — Langevin sampling from a score, and denoising score matching on a swiss roll
 #
 # The ISTA "Applied Deep Learning" homework on diffusion models, in two parts:
 #
