@@ -10,6 +10,13 @@
 # the pseudo-labels are (purity, NMI, ARI, a confusion matrix, a t-SNE map) and what they are worth, by
 # training the same classifier on true labels and on pseudo-labels.
 #
+# **Which images each step uses.** MNIST: the offline copy holds a 5,000-image training subset, and all of it
+# trains the VQ-VAE and is the clustered set. Fashion-MNIST: its VQ-VAE trains on a seeded 20,000 of the 60,000
+# training images (a subset, to keep training short); the 5,000 clustered images are the first 5,000 of the same
+# seeded permutation (seed 0), so they lie inside that training set. Clustering, naming and the classifier use
+# only these 5,000 images per dataset; the 10,000 test images of each dataset measure reconstruction and
+# test accuracy.
+#
 # Trained VQ-VAEs ship as checkpoints; set `RETRAIN = True` to train them here.
 
 # %% setup
@@ -51,27 +58,31 @@ for name, s in SETS.items():
 #
 # The assignment asks for a discrete VAE and leaves the variant open. We use a **VQ-VAE** (van den Oord et al.,
 # 2017). The encoder output $z_e(x)\in\mathbb{R}^{7\times7\times D}$ ($D=16$) is quantized position by position
-# to the nearest of $K=64$ codebook vectors $e_1,\dots,e_K$:
+# to the nearest of $M=64$ codebook vectors $e_1,\dots,e_M$ (we write $M$ for the codebook size, keeping $K$ for
+# the number of k-means clusters later):
 #
-# $$k^*(i,j)=\arg\min_k \lVert z_e(x)_{ij}-e_k\rVert_2^2,\qquad z_q(x)_{ij}=e_{k^*(i,j)} .$$
+# $$m^*(i,j)=\arg\min_m \lVert z_e(x)_{ij}-e_m\rVert_2^2,\qquad z_q(x)_{ij}=e_{m^*(i,j)} .$$
 #
-# The posterior $q(k\mid x)$ is one-hot, so with a uniform prior over codes the KL term of the ELBO is the
-# constant $\log K$ per position and drops out. The arg-min has no gradient, so the decoder's gradient is copied
+# The posterior $q(m\mid x)$ is one-hot, so with a uniform prior over codes the KL term of the ELBO (the
+# evidence lower bound: expected reconstruction log-likelihood minus the KL divergence from posterior to prior,
+# a lower bound on $\log p(x)$) is the constant $\log M$ per position and drops out. The arg-min has no gradient, so the decoder's gradient is copied
 # to the encoder (**straight-through estimator**): $z_q = z_e + \mathrm{sg}[e - z_e]$ has forward value $e$ and
 # identity Jacobian with respect to $z_e$. The loss is
 #
-# $$\mathcal{L}= \underbrace{\mathrm{BCE}\big(x,\ \sigma(\mathrm{dec}(z_q))\big)}_{\text{reconstruction}}
-#   + \underbrace{\lVert \mathrm{sg}[z_e]-e\rVert^2}_{\text{codebook}}
-#   + \beta\,\underbrace{\lVert z_e-\mathrm{sg}[e]\rVert^2}_{\text{commitment}},\qquad \beta=0.25,$$
+# $$\mathcal{L}= \underbrace{\mathrm{BCE}\big(x,\ \sigma(\mathrm{dec}(z_q))\big)}_{\text{reconstruction}} +
+#   \underbrace{\lVert \mathrm{sg}[z_e]-e\rVert^2}_{\text{codebook}} +
+#   \beta\,\underbrace{\lVert z_e-\mathrm{sg}[e]\rVert^2}_{\text{commitment}},\qquad \beta=0.25,$$
 #
 # where $\mathrm{sg}$ stops gradients: the codebook term pulls the chosen codes towards the encoder outputs
 # (k-means-like), the commitment term keeps the encoder close to its codes. The reconstruction term is a
 # per-pixel cross-entropy on logits; we still *report* MSE and PSNR. Codes unused for 20 steps are moved onto
 # recent encoder outputs during the first three quarters of training (dead-code restarts), the usual fix for
-# codebook collapse.
+# codebook collapse. Training images: the 5,000 of MNIST, a seeded 20,000 of Fashion-MNIST (see above).
 #
 # Why not Gumbel-softmax: it needs a temperature schedule and a KL weight; the VQ-VAE is deterministic with one
-# extra hyper-parameter ($\beta$). Its weaknesses, a biased gradient and dead codes, are measured below.
+# extra hyper-parameter ($\beta$). Its weaknesses: the straight-through gradient is biased (a known property of
+# the estimator, not measured here), and codes can go unused ("dead"); the number of dead codes is measured
+# below.
 
 # %%
 models, records = {}, {}
@@ -146,9 +157,9 @@ plt.tight_layout(); plt.show()
 # $49\times\log_2 64 = 294$ bits per image. Fashion-MNIST, with more grey levels and texture, loses 4 dB more.
 #
 # The codebooks are healthy: perplexity **39.3** of 64 codes on MNIST and **46.4** on Fashion-MNIST, with **no
-# dead code** on either test set. The restarts did their job (one run each, none without restarts to compare
-# with): MNIST began collapsed onto a few codes (perplexity 4.5 in the first epoch, 111 codes restarted) and
-# ended at 39.5, with the last restart in epoch 4 (Fashion-MNIST: 108 restarts in the first epoch, the last in
+# dead code** on either test set. With restarts (one run each; no run without them, so their effect is not
+# isolated here), MNIST began collapsed onto a few codes (perplexity 4.5 in the first epoch, 111 codes
+# restarted) and ended at 39.5, with the last restart in epoch 4 (Fashion-MNIST: 108 restarts in the first epoch, the last in
 # epoch 5). The most used code covers only 0.089 of the MNIST positions (0.054 on Fashion-MNIST), so even the
 # black background is spread over several codes.
 
@@ -163,13 +174,16 @@ plt.tight_layout(); plt.show()
 # * **average-pooled** embeddings on a $3\times3$ grid (coarse positions, 144 dims);
 # * **mean embedding** (no positions, 16 dims) and **bag of codes** (histogram of the 49 tokens over 64 codes);
 # * **spectral features of the flattened embeddings**: PCA-50, then a symmetric 10-nearest-neighbour graph,
-#   its Laplacian eigenmap (10 eigenvectors), each row scaled to unit length (Ng–Jordan–Weiss). k-means on
+#   its Laplacian eigenmap (the 10 eigenvectors of the graph's normalized Laplacian with the smallest
+#   eigenvalues, used as coordinates in which images joined by many short paths sit close), each row scaled to unit length (the
+#   step of Ng, Jordan and Weiss's 2002 spectral clustering algorithm). k-means on
 #   these coordinates is *spectral clustering*: images are grouped by connectivity along the data manifold
 #   (a "1" written slanted and upright are linked by a chain of near neighbours) rather than by distance to a
 #   centroid, which k-means' spherical clusters cannot express;
 # * **a 2-d t-SNE map of the flattened embeddings** (PCA-50, perplexity 30): t-SNE keeps each image's
 #   near neighbours near and lets far-apart groups drift apart, so k-means' round clusters can fit its islands
-#   (the N2D recipe, McConville et al., 2019, who use UMAP).
+#   (the recipe of McConville et al., 2019, "N2D": cluster a 2-d neighbour-preserving map of autoencoder
+#   features; they make the map with UMAP, a method similar to t-SNE).
 #
 # Raw pixels (PCA-50) are a baseline candidate. No label is used to build or to choose among these spaces.
 
@@ -204,8 +218,8 @@ for name, s in SETS.items():
 # **silhouette** in the space that was clustered,
 # $s=\frac{1}{N}\sum_i \frac{b_i-a_i}{\max(a_i,b_i)}$ ($a_i$: mean distance of image $i$ to its own cluster, $b_i$:
 # to the nearest other cluster), exact over all clustered images. We take **the space and the $K$ with the
-# highest silhouette** (`vqvae.select_space_and_k`, tested on synthetic blobs whose answer is known). No label is
-# used.
+# highest silhouette**. No label is used. In the figure, the star marks the choice and the dotted vertical line
+# marks $K=10$, the number of classes (a reference only; it plays no part in the choice).
 #
 # Why the silhouette: it is the assignment's criterion for $K$, and it measures what k-means was asked to
 # produce, compact clusters far from each other, in the geometry k-means used. Its limits: it does not depend on
@@ -296,7 +310,7 @@ for name, s in SETS.items():
 # The $K=10$ columns show what the features are worth. Flattened tokens (purity 0.590) beat raw pixels (0.537)
 # a little, and every pooling that throws away *where* a token sits is much worse (3x3 average 0.316, mean
 # embedding 0.224, bag of codes 0.271): a token encodes a local stroke fragment, and the class is their
-# arrangement (a "6" and a "9" use the same tokens in different places). The neighbourhood embeddings do best
+# arrangement (a "6" and a "9", for instance, could use similar tokens in different places; not checked here). The neighbourhood embeddings do best
 # (spectral 0.787, t-SNE 0.862), because a digit class is an elongated, curved set that k-means' convex cells
 # fit only after the graph or the map has straightened it. Both embeddings are made for these 5,000 images: a
 # new image has no coordinates until they are recomputed, which is enough for pseudo-labelling a fixed set.
@@ -331,7 +345,7 @@ for name, s in SETS.items():
 # **Answer (seed).** On MNIST the chosen $K$ moves with k-means' seed: over seeds 0-4 the silhouette picks
 # **K = 13, 11, 13, 11 and 12**, because the best silhouettes of those seeds lie within 0.003 of each other
 # (0.597-0.600). The purity does not move: **0.785-0.788** for every seed, because the clusters beyond ten split
-# classes that are already clean (three clusters of 1s and two of 7s in Task 4) rather than separating mixed
+# classes that are already clean (three clusters of 1s and two of 7s, as the table in Task 4 below shows) rather than separating mixed
 # ones. On Fashion-MNIST every seed picks $K=11$ with purity 0.647. So the $K=13$ used below is one draw of a
 # choice between 11 and 13, and the number worth reporting is the purity, stable to ±0.002 across seeds. We
 # re-ran only the chosen space; its silhouette lead over the next space (more than 0.09) is far larger than
@@ -430,8 +444,9 @@ for name, s in SETS.items():
 # two of 7s) instead of separating hard ones. The errors are concentrated: the 4s and 9s fill two clusters that
 # are about half and half (47.1% / 50.1% and 47.6% / 43.9%), and one cluster of 808 images holds 3s, 5s and 8s
 # (56.4%, 26.5%, 15.3%): differences of a few pixels that a $7\times7$ token map barely resolves.
-# *Fashion-MNIST, K=11:* trousers (99.1%), bags (98.1%, 92.3%), sandals and boots are clean; the upper-body
-# garments share two mixed clusters, so no cluster is named "Coat" by all labels and every coat gets a wrong
+# *Fashion-MNIST, K=11:* trousers (99.1%), bags (98.1%, 92.3%), one sandal (92.2%) and one boot cluster (93.7%)
+# are clean; other footwear mixes (cluster 0: 63.6% boots, 29.0% sneakers; cluster 4, named Sneaker: 36.7%
+# sandals). The upper-body garments share two mixed clusters, so no cluster is named "Coat" by all labels and every coat gets a wrong
 # pseudo-label.
 #
 # Naming from 10 examples per cluster (130 and 110 labels read instead of 5,000) costs little: the share of
@@ -489,7 +504,9 @@ plt.tight_layout(); plt.show()
 #
 # $$\tilde p(y\mid x)=(1-\varepsilon)\,p(y\mid x)+\frac{\varepsilon}{C-1}\big(1-p(y\mid x)\big),$$
 #
-# an increasing function of $p(y\mid x)$ as long as $\varepsilon<\frac{C-1}{C}$: the arg-max, and with it the
+# increasing in $p(y\mid x)$ as long as $\varepsilon<\frac{C-1}{C}$, since its derivative
+# $\partial\tilde p/\partial p = 1-\varepsilon-\frac{\varepsilon}{C-1} = 1-\frac{C\varepsilon}{C-1}$ is then
+# positive: the arg-max, and with it the
 # ideal classifier, is unchanged, and the noise only costs data. Pseudo-label errors are not like that: every
 # "4" in a cluster named "9" carries the label 9, so for those images $\tilde p$ puts its mass on the wrong class,
 # and a classifier that fits $\tilde p$ well reproduces the error. To see which regime we are in, we train on
@@ -596,4 +613,5 @@ plt.tight_layout(); plt.show()
 # and `checkpoints/vqvae_fashion.json` (sha256, command, training history, test metrics). Both were trained by
 # `scripts/train_vqvae.py`: MNIST on the offline 5,000-image training subset for 30 epochs, Fashion-MNIST on a
 # seeded 20,000 of its 60,000 training images for 8 epochs (a subset, to fit the CPU time), in 2,505 s and
-# 2,846 s on a shared 2-core CPU. No label was used to train them.
+# 2,846 s on a shared 2-core CPU. No label was used to train them. The label-free selection
+# `vqvae.select_space_and_k` is tested in `tests/test_vqvae.py` on synthetic blobs whose answer is known.
