@@ -162,7 +162,8 @@ plt.show()
 #   noise; over many iterations a buffer chain runs for thousands of steps, far longer than 60;
 # * **decay**: the buffer, with $\epsilon_t$ falling from 0.005 to 0.001 along each chain (gradient step 10 to 0.4:
 #   at a fixed temperature both the noise and the gradient step shrink).
-#
+
+# %% [markdown]
 # Offline, the energy is the small CNN of the tutorial this notebook follows (Phillip Lippe's UvA deep-learning
 # tutorial on deep energy-based generative models, after Du and Mordatch, 2019): four stride-2 convolutions with
 # Swish activations and two linear layers, 77k parameters.
