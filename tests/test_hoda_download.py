@@ -76,7 +76,7 @@ def test_the_pinned_public_copy_and_its_hashes_are_the_ones_documented():
     assert "non-commercial" in doc
 
 
-def test_download_of_the_real_files_from_a_local_server_checks_sha256(fresh_clone, serve, monkeypatch, data_root):
+def test_download_of_the_real_files_from_a_local_server_checks_sha256(data_root, fresh_clone, serve, monkeypatch):
     # a server whose DigitDB/ is the offline hoda/ folder: the real files and their real hashes
     site_root = fresh_clone.parent / "site"
     site_root.mkdir()
@@ -92,7 +92,7 @@ def test_download_of_the_real_files_from_a_local_server_checks_sha256(fresh_clon
     assert data.hoda_folder() == folder
 
 
-def test_hoda_end_to_end_from_a_local_server(fresh_clone, serve, monkeypatch, tmp_path, data_root):
+def test_hoda_end_to_end_from_a_local_server(data_root, fresh_clone, serve, monkeypatch, tmp_path):
     """data.hoda() with no argument in a fresh clone: download, check, read, preprocess (small files whose
     hashes stand in for the real ones, so that the test stays fast)."""
     files = {f: small_cdb(data_root / "hoda" / f, n) for f, n in zip(data.HODA_FILES, (30, 20))}
@@ -104,8 +104,8 @@ def test_hoda_end_to_end_from_a_local_server(fresh_clone, serve, monkeypatch, tm
 
 
 @pytest.mark.parametrize("damage", ["one byte changed", "cut short"])
-def test_a_corrupted_download_gives_the_checksum_error_and_is_not_kept(fresh_clone, serve, monkeypatch, tmp_path,
-                                                                       data_root, damage):
+def test_a_corrupted_download_gives_the_checksum_error_and_is_not_kept(data_root, fresh_clone, serve, monkeypatch,
+                                                                       tmp_path, damage):
     good = (data_root / "hoda" / "Test 20000.cdb").read_bytes()
     bad = good[:5000] + bytes([good[5000] ^ 0xFF]) + good[5001:] if damage == "one byte changed" else good[:-100]
     monkeypatch.setenv(data.HODA_URL_ENV, serve(site(tmp_path, {"Test 20000.cdb": bad})))
