@@ -884,7 +884,7 @@ for s in (50, 100):
 # ## About this run
 #
 # * Executed with the full profile on the CPU (the set-up cell prints the threads and versions); the wall time of
-#   the whole notebook is in `notebooks/timings.json` 2,311 s (about 39 min, 2 threads).
+#   the whole notebook is in `notebooks/timings.json`: 2,311 s (about 39 min, 2 threads).
 # * **Energy:** `checkpoints/hw2_energy.pt`, record `checkpoints/hw2_energy.json` (data, the chain of training commands
 #   with seeds and CPU times, sha256, its own evaluation). Trained by `scripts/train_hw2_energy.py` (the whole chain:
 #   `scripts/train_hw2_energy_chain.sh`, which `RETRAIN = True` runs): contrastive divergence with short-run negatives
