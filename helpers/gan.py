@@ -129,11 +129,13 @@ NORMS = ("batch", "layer", "none")
 
 
 class DCGANCritic(Critic):
-    """DCGAN-style: (1, 28, 28) -> conv(4, stride 2) -> (w, 14, 14) -> LeakyReLU -> conv(4, stride 2) ->
-    (2w, 7, 7) -> norm -> LeakyReLU -> linear -> one score.
+    """DCGAN-style, three strided 5x5 convolutions: (1, 28, 28) -> (w, 14, 14) -> LeakyReLU -> (2w, 7, 7) -> norm
+    -> LeakyReLU -> (4w, 4, 4) -> norm -> LeakyReLU -> linear -> one score (w = 64 is the WGAN-GP authors' MNIST
+    critic, about 1M parameters).
 
-    `norm`: 'batch' (DCGAN; the WGAN paper's critic), 'layer' (GroupNorm with one group: per-image, so the
-    gradient penalty's per-sample gradients stay per-sample, as WGAN-GP advises) or 'none'.
+    `norm`: 'batch' (DCGAN's discriminator), 'layer' (GroupNorm with one group: per-image, so the gradient
+    penalty's per-sample gradients stay per-sample, as WGAN-GP advises) or 'none' (the clipped WGAN's critic:
+    with no normalisation layer, clipping bounds every layer and so the Lipschitz constant).
     """
 
     def __init__(self, width: int = 32, norm: str = "batch", slope: float = 0.2):
@@ -141,13 +143,16 @@ class DCGANCritic(Critic):
             raise ValueError(f"norm must be one of {NORMS}, got {norm!r}")
         nn.Module.__init__(self)
         self.width, self.norm = width, norm
-        c = 2 * width
-        norm_layer = {"batch": lambda: nn.BatchNorm2d(c), "layer": lambda: nn.GroupNorm(1, c),
-                      "none": nn.Identity}[norm]()
+
+        def norm_layer(c):
+            return {"batch": lambda: nn.BatchNorm2d(c), "layer": lambda: nn.GroupNorm(1, c), "none": nn.Identity}[norm]()
+
+        w, bias = width, norm == "none"
         self.net = nn.Sequential(
-            nn.Conv2d(1, width, 4, stride=2, padding=1), nn.LeakyReLU(slope),
-            nn.Conv2d(width, c, 4, stride=2, padding=1, bias=norm == "none"), norm_layer, nn.LeakyReLU(slope),
-            nn.Flatten(), nn.Linear(c * 7 * 7, 1),
+            nn.Conv2d(1, w, 5, stride=2, padding=2), nn.LeakyReLU(slope),
+            nn.Conv2d(w, 2 * w, 5, stride=2, padding=2, bias=bias), norm_layer(2 * w), nn.LeakyReLU(slope),
+            nn.Conv2d(2 * w, 4 * w, 5, stride=2, padding=2, bias=bias), norm_layer(4 * w), nn.LeakyReLU(slope),
+            nn.Flatten(), nn.Linear(4 * w * 4 * 4, 1),
         )
 
 
@@ -305,13 +310,14 @@ def generator_step(kind: str, G: _ImageGenerator, D: Critic, opt_g, batch_size: 
 
 
 class GANTrainer:
-    """Epoch-based, resumable training of G against D; kind is 'gan', 'wgan' or 'wgan-gp'.
+    """Resumable training of G against D, counted in generator steps; kind is 'gan', 'wgan' or 'wgan-gp'.
 
-    An epoch is one pass of the discriminator / critic over the shuffled training images in batches
-    (the last incomplete batch dropped); the generator takes one step after every n_critic critic steps,
-    so all three kinds see the data equally often per epoch. All randomness (shuffling, z, instance noise,
-    the gradient penalty's eps) comes from one seeded generator, whose state is saved with the weights
-    and optimizers by `state_dict`, so that training resumed from a state continues exactly as if uninterrupted.
+    Each generator step follows n_critic discriminator / critic steps, each on the next batch of a shuffled pass
+    over the training images (reshuffled when a pass is used up), so a generator step costs n_critic batches.
+    `run(n)` takes n generator steps; `run_epoch()` as many as one pass of the critic over the data allows.
+    All randomness (shuffling, z, instance noise, the gradient penalty's eps) comes from one seeded generator,
+    whose state is saved with the weights, optimizers and position in the data by `state_dict`, so that training
+    resumed from a state continues exactly as if uninterrupted.
     """
 
     def __init__(self, kind: str, G: _ImageGenerator, D: Critic, x: Tensor, batch_size: int = 64,
@@ -335,8 +341,53 @@ class GANTrainer:
         if self.kind == "wgan":
             clip_weights(D, clip)
         self.rng = utils.generator(seed)
-        self.epoch = 0
+        self.epoch, self.generator_steps = 0, 0
+        self.perm, self.pos = None, len(x)  # the current pass over the data and the next batch's start
         self.history: dict[str, list] = {}
+
+    def _next_batch(self) -> Tensor:
+        bs = self.config["batch_size"]
+        if self.pos + bs > len(self.x):
+            self.perm, self.pos = utils.randperm(len(self.x), generator=self.rng), 0
+        self.pos += bs
+        return self.x[self.perm[self.pos - bs:self.pos]].to(self.device)
+
+    def run(self, steps: int, show_progress: bool = False) -> dict:
+        """`steps` generator steps; returns (and appends to `history`) their mean losses, the generator steps done
+        in all, and the CPU / wall seconds they took."""
+        c = self.config
+        steps = utils.check_count(steps, "steps", "GANTrainer.run")
+        sums: dict[str, float] = {}
+        self.G.train(), self.D.train()
+        cpu0, wall0 = time.process_time(), time.perf_counter()
+        it = progress(range(steps), desc=f"{self.kind} {self.generator_steps}+") if show_progress else range(steps)
+        for _ in it:
+            for _k in range(c["n_critic"]):
+                for key, v in critic_step(self.kind, self.G, self.D, self.opt_d, self._next_batch(), self.rng,
+                                          c["clip"] or 0.01, c["gp_weight"] or 0.0, c["noise_std"] or 0.0).items():
+                    sums[key] = sums.get(key, 0.0) + v / c["n_critic"]
+            for key, v in generator_step(self.kind, self.G, self.D, self.opt_g, c["batch_size"], self.rng,
+                                         c["noise_std"] or 0.0).items():
+                sums[key] = sums.get(key, 0.0) + v
+        self.generator_steps += steps
+        out = {**{k: v / max(steps, 1) for k, v in sums.items()}, "step": self.generator_steps,
+               "cpu_seconds": time.process_time() - cpu0, "wall_seconds": time.perf_counter() - wall0}
+        for k, v in out.items():
+            self.history.setdefault(k, []).append(v)
+        self.G.eval(), self.D.eval()
+        return out
+
+    def steps_per_epoch(self) -> int:
+        """Generator steps in one pass of the critic over the data (the last incomplete batch dropped)."""
+        return len(self.x) // self.config["batch_size"] // self.config["n_critic"]
+
+    def run_epoch(self, show_progress: bool = False) -> dict:
+        """One pass of the critic over the data (`steps_per_epoch()` generator steps); adds "epoch" and
+        "generator_steps" (this epoch's) to `run`'s numbers."""
+        n = self.steps_per_epoch()
+        self.epoch += 1
+        self.history.setdefault("epoch", []).append(self.epoch)
+        return {"epoch": self.epoch, "generator_steps": n, **self.run(n, show_progress)}
 
     @property
     def device(self) -> torch.device:
@@ -372,9 +423,11 @@ class GANTrainer:
         return out
 
     def state_dict(self) -> dict:
-        """Everything needed to resume: weights, optimizer states, the RNG state, the epoch, history, config."""
+        """Everything needed to resume: weights, optimizer states, the RNG state, the position in the data,
+        the steps and epochs done, history, config."""
         return {"G": self.G.state_dict(), "D": self.D.state_dict(), "opt_g": self.opt_g.state_dict(),
                 "opt_d": self.opt_d.state_dict(), "rng": self.rng.get_state(), "epoch": self.epoch,
+                "generator_steps": self.generator_steps, "perm": self.perm, "pos": self.pos,
                 "history": self.history, "config": self.config}
 
     def load_state_dict(self, state: dict) -> None:
@@ -387,7 +440,8 @@ class GANTrainer:
         self.opt_g.load_state_dict(state["opt_g"])
         self.opt_d.load_state_dict(state["opt_d"])
         self.rng.set_state(state["rng"])
-        self.epoch = int(state["epoch"])
+        self.epoch, self.generator_steps = int(state["epoch"]), int(state["generator_steps"])
+        self.perm, self.pos = state["perm"], int(state["pos"])
         self.history = {k: list(v) for k, v in state["history"].items()}
 
 
@@ -490,23 +544,23 @@ def train(kind: str, G: _ImageGenerator, D: Critic, x: Tensor, steps: int, batch
 HODA_RECIPES = {
     "gan": dict(kind="gan", norm="batch"),
     "gan-noise": dict(kind="gan", norm="batch", noise_std=0.1),
-    "wgan": dict(kind="wgan", norm="batch", clip=0.01),
+    "wgan": dict(kind="wgan", norm="none", clip=0.01),
     "wgan-gp": dict(kind="wgan-gp", norm="layer", gp_weight=10.0),
 }
 
 
-def make_hoda_trainer(name: str, x: Tensor, seed: int = 0, z_dim: int = 64, width: int = 32,
+def make_hoda_trainer(name: str, x: Tensor, seed: int = 0, z_dim: int = 100, width: int = 64, critic_width: int = 32,
                       batch_size: int = 64, device=None) -> GANTrainer:
-    """A DCGAN-initialised DCGANGenerator and discriminator / critic for HODA_RECIPES[name], in a trainer on x
-    (the initial weights are drawn from torch's global RNG seeded with `seed`)."""
+    """A DCGAN-initialised DCGANGenerator(z_dim, width) and discriminator / critic DCGANCritic(critic_width) for
+    HODA_RECIPES[name], in a trainer on x (initial weights drawn from torch's global RNG seeded with `seed`)."""
     if name not in HODA_RECIPES:
         raise ValueError(f"unknown model {name!r}; choose from {list(HODA_RECIPES)}")
     spec = dict(HODA_RECIPES[name])
     kind, norm = spec.pop("kind"), spec.pop("norm")
     torch.manual_seed(seed)
     G = init_weights(DCGANGenerator(z_dim, width)).to(device or "cpu")
-    D = init_weights((DCGANDiscriminator if kind == "gan" else DCGANCritic)(width=width, norm=norm)).to(device or "cpu")
-    return GANTrainer(kind, G, D, x, batch_size=batch_size, seed=seed, **spec)
+    D = init_weights((DCGANDiscriminator if kind == "gan" else DCGANCritic)(width=critic_width, norm=norm))
+    return GANTrainer(kind, G, D.to(device or "cpu"), x, batch_size=batch_size, seed=seed, **spec)
 
 
 # ----------------------------------------------------------------------------- evaluation

@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import sys
 import tempfile
@@ -236,7 +237,7 @@ def main(argv=None):
         pos += args.batch
         out = ebm.train_step(model, opt, x[idx].to(device), None, sampler, buffer, args.alpha, args.clip_norm,
                              0.005, g)
-        if not torch.isfinite(torch.tensor(out["loss"])):
+        if not math.isfinite(out["loss"]):
             sys.exit(f"CD training diverged at iteration {it}: loss {out['loss']}; the last state is {state_path}")
         hist.append(out)
         done = it + 1

@@ -294,6 +294,7 @@ CASES = [
     ("gan.train kind", gan_train(kind="vae"), ValueError, r"kind must be"),
     ("GANTrainer NaN", gan_trainer(spoil(images(8), NAN)), ValueError, r"gan training: x holds 1 NaN"),
     ("GANTrainer batch 0", gan_trainer(batch_size=0), ValueError, r"batch_size must be >= 1"),
+    ("GANTrainer run -1", lambda: gan_trainer()().run(-1), ValueError, r"GANTrainer.run: steps must be >= 0"),
     # ---------------------------------------------------------------- estimation
     ("estimate_means real NaN", means(real=spoil(pts(40), NAN)), ValueError, r"estimate_means: real holds 1 NaN"),
     ("estimate_means real inf", means(real=spoil(pts(40), INF)), ValueError, r"estimate_means: real holds"),

@@ -1,7 +1,5 @@
 """The classifier two-sample test (helpers.classifier.c2st) and the unconditional MNIST EBM training script."""
-import importlib.util
 import json
-from pathlib import Path
 
 import pytest
 import torch
@@ -37,18 +35,10 @@ def test_c2st_rejects_bad_input():
         c2st(x[:1], x[:1])
 
 
-def _script():
-    path = Path(__file__).resolve().parents[1] / "scripts" / "train_ebm_mnist.py"
-    spec = importlib.util.spec_from_file_location("train_ebm_mnist", path)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
-
-
 @pytest.mark.parametrize("variant", ["noise", "decay"])
-def test_training_script_resumes_exactly(variant, tmp_path, data_root, one_thread):
+def test_training_script_resumes_exactly(variant, tmp_path, data_root, one_thread, load_script):
     """4 iterations in one run == 2 iterations, then --resume to 4: same curves and weights; record has the bars."""
-    script = _script()
+    script = load_script("train_ebm_mnist")
     common = ["--variant", variant, "--steps", "3", "--eval-steps", "3", "--eval-chains", "8", "--buffer", "64",
               "--eval-every", "2", "--state-every", "2", "--snapshot-every", "2", "--c2st-steps", "10"]
     script.main(common + ["--iters", "4", "--out", str(tmp_path / "a.pt"), "--state", str(tmp_path / "a_state.pt")])
@@ -68,9 +58,9 @@ def test_training_script_resumes_exactly(variant, tmp_path, data_root, one_threa
     assert [c["from_iteration"] for c in rb["commands"]] == [0, 2]
 
 
-def test_compact_state_resumes_close_to_the_run(tmp_path, data_root, one_thread):
+def test_compact_state_resumes_close_to_the_run(tmp_path, data_root, one_thread, load_script):
     """A compact state (buffer as zlib-compressed uint8) is smaller and resumes with the buffer within 1/255."""
-    script = _script()
+    script = load_script("train_ebm_mnist")
     common = ["--variant", "buffer", "--steps", "3", "--eval-steps", "3", "--eval-chains", "8", "--buffer", "256",
               "--eval-every", "0", "--state-every", "2", "--snapshot-every", "2", "--c2st-steps", "10"]
     full, compact = tmp_path / "full.pt", tmp_path / "compact.pt"

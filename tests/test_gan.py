@@ -241,6 +241,29 @@ def test_dcgan_critic_and_discriminator_shapes(norm):
         C(torch.rand(2, 1, 32, 32))
 
 
+def test_dcgan_sizes_are_the_usual_architecture():
+    """Generator z -> 128x7x7 -> 64x14x14 -> 1x28x28; critic three 5x5 stride-2 convolutions 28 -> 14 -> 7 -> 4."""
+    G = gan.DCGANGenerator(z_dim=100, width=64)
+    shapes = []
+    h = G.net[0](torch.zeros(2, 100))
+    for m in G.net[1:]:
+        h = m(h) if not isinstance(m, torch.nn.BatchNorm1d) else h
+        if isinstance(m, (torch.nn.Unflatten, torch.nn.ConvTranspose2d)):
+            shapes.append(tuple(h.shape[1:]))
+    assert shapes == [(128, 7, 7), (64, 14, 14), (1, 28, 28)]
+    C = gan.DCGANCritic(width=64, norm="batch")
+    h, shapes = torch.zeros(2, 1, 28, 28), []
+    for m in C.net:
+        h = m(h)
+        if isinstance(m, torch.nn.Conv2d):
+            shapes.append(tuple(h.shape[1:]))
+    assert shapes == [(64, 14, 14), (128, 7, 7), (256, 4, 4)]
+    # by hand: conv 1*64*25 + 64, 64*128*25, 128*256*25 (no bias before a norm), norms 2 * (128 + 256), linear 4096 + 1
+    want = 1 * 64 * 25 + 64 + 64 * 128 * 25 + 128 * 256 * 25 + 2 * (128 + 256) + 256 * 16 + 1
+    assert sum(p.numel() for p in C.parameters()) == want == 1_030_529  # the WGAN-GP authors' MNIST critic: ~1M
+    assert sum(p.numel() for p in G.parameters()) == 100 * 6272 + 2 * 6272 + 128 * 64 * 16 + 2 * 64 + 64 * 16 + 1
+
+
 def test_dcgan_critic_rejects_unknown_norm():
     with pytest.raises(ValueError, match="norm"):
         gan.DCGANCritic(norm="instance")
@@ -382,6 +405,26 @@ def test_trainer_resumes_exactly(kind, noise, tmp_path):
     assert resumed.history["loss_g"] == straight.history["loss_g"]
 
 
+@pytest.mark.parametrize("kind", gan.KINDS)
+def test_trainer_steps_in_pieces_equal_one_run(kind):
+    """run(3) + run(4) = run(7): the position in the data and the RNG carry over (7 x n_critic batches cross
+    the end of a pass over the 80 images, so the reshuffle is exercised)."""
+    x = (torch.rand(80, 1, 28, 28, generator=torch.Generator().manual_seed(0)) > 0.8).float()
+    G1, D1 = _tiny(kind)
+    one = gan.GANTrainer(kind, G1, D1, x, batch_size=8, seed=4)
+    one.run(7)
+    G2, D2 = _tiny(kind)
+    pieces = gan.GANTrainer(kind, G2, D2, x, batch_size=8, seed=4)
+    pieces.run(3), pieces.run(4)
+    assert one.generator_steps == pieces.generator_steps == 7 and pieces.history["step"] == [3, 7]
+    for a, b in zip(G1.state_dict().values(), G2.state_dict().values()):
+        torch.testing.assert_close(a, b, rtol=0, atol=0)
+    G3, D3 = _tiny(kind)
+    other = gan.GANTrainer(kind, G3, D3, x, batch_size=8, seed=5)
+    other.run(7)
+    assert any(not torch.equal(a, b) for a, b in zip(G1.state_dict().values(), G3.state_dict().values()))
+
+
 def test_trainer_rejects_a_state_with_another_config():
     x = torch.zeros(80, 1, 28, 28)
     G, D = _tiny("wgan-gp")
@@ -424,7 +467,7 @@ def test_hoda_preprocessing_enlarge_fills_the_box(data_root):
 
 def test_hoda_recipes_follow_the_papers():
     x = torch.zeros(64 * 5, 1, 28, 28)
-    t = {name: gan.make_hoda_trainer(name, x, seed=0, width=4) for name in gan.HODA_RECIPES}
+    t = {name: gan.make_hoda_trainer(name, x, seed=0, width=4, critic_width=4) for name in gan.HODA_RECIPES}
     assert isinstance(t["gan"].opt_d, torch.optim.Adam) and t["gan"].opt_d.defaults["betas"] == (0.5, 0.999)
     assert t["gan"].opt_d.defaults["lr"] == 2e-4 and t["gan-noise"].config["noise_std"] == 0.1
     assert isinstance(t["wgan"].opt_d, torch.optim.RMSprop) and t["wgan"].opt_d.defaults["lr"] == 5e-5
@@ -432,46 +475,48 @@ def test_hoda_recipes_follow_the_papers():
     assert all((p.abs() <= 0.01).all() for p in t["wgan"].D.parameters())  # clipped from the start
     assert t["wgan-gp"].opt_d.defaults["betas"] == (0.5, 0.9) and t["wgan-gp"].config["gp_weight"] == 10.0
     assert t["wgan-gp"].D.norm == "layer" and isinstance(t["gan"].D, gan.DCGANDiscriminator)
-    again = gan.make_hoda_trainer("wgan-gp", x, seed=0, width=4)
+    assert t["wgan"].D.norm == "none"  # no norm layer escapes the clip: it bounds every layer
+    again = gan.make_hoda_trainer("wgan-gp", x, seed=0, width=4, critic_width=4)
     assert all(torch.equal(a, b) for a, b in zip(again.G.parameters(), t["wgan-gp"].G.parameters()))
     with pytest.raises(ValueError, match="unknown model"):
         gan.make_hoda_trainer("vae", x)
 
 
 # ----------------------------------------------------------------------------- the training script
-def _load_script():
-    import importlib.util
-    from pathlib import Path
-
-    path = Path(__file__).resolve().parents[1] / "scripts" / "train_hoda_gans.py"
-    spec = importlib.util.spec_from_file_location("train_hoda_gans", path)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
-
-
-def test_training_script_records_and_resumes(tmp_path, monkeypatch):
-    """Two runs of the script (1 epoch, then --resume to 2) on tiny random data: state, records, final metrics."""
-    from helpers import checkpoints, classifier
+def test_training_script_records_resumes_and_publishes(tmp_path, monkeypatch, load_script):
+    """Runs of the script on tiny random data (2 generator steps scored after each, then --resume to 3, then
+    --publish): the state, the record with its curves and final metrics, and the copy into checkpoints/."""
+    from helpers import checkpoints, classifier, referee
 
     monkeypatch.setenv("GENMODELS_ROOT", str(tmp_path))
-    script = _load_script()
+    script = load_script("train_hoda_gans")
     g = torch.Generator().manual_seed(0)
     split = lambda n: ((torch.rand(n, 1, 28, 28, generator=g) > 0.8).float(), torch.arange(n) % 10)  # noqa: E731
     splits = {"train": split(64 * 5 * 2), "val": split(100), "test": split(100)}
     monkeypatch.setattr(script, "load_splits", lambda: splits)
     monkeypatch.setattr(script, "load_classifier", lambda: classifier.SmallCNN(width=4).eval())
-    monkeypatch.setattr(script, "N_EVAL", 100)
-    monkeypatch.setattr(script, "N_MONITOR", 100)
-    args = ["--models", "wgan", "--seed", "3", "--epochs"]
-    script.main(args + ["1"])
-    rec = checkpoints.load_record("hoda_wgan_seed3_G.pt")
-    assert rec["epochs"] == 1 and rec["complete"] and rec["metrics"]["critic"]["weights_at_clip"] > 0
-    assert rec["seed"] == 3 and len(rec["history"]["fd_val"]) == 1 and rec["cpu_seconds"] > 0
+    monkeypatch.setattr(script, "load_referee", lambda: referee.LeNet5(11).eval())
+    for k, v in (("N_EVAL", 100), ("N_MONITOR", 100), ("N_C2ST", 50), ("C2ST_STEPS", 4)):
+        monkeypatch.setattr(script, k, v)
+    args = ["--models", "wgan", "--seed", "3", "--eval-every", "1", "--steps"]
+    script.main(args + ["2"])
+    work = tmp_path / "runs" / "hoda_gans"
+    rec = checkpoints.load_record(work / "hoda_wgan_seed3_G.pt")
+    assert rec["generator_steps"] == 2 and rec["complete"] and rec["metrics"]["critic"]["weights_at_clip"] > 0
+    assert rec["seed"] == 3 and len(rec["history"]["fd_val"]) == 2 and rec["history"]["step"] == [1, 2]
+    assert len(rec["history"]["digit_share_val"]) == 2 and rec["cpu_seconds"] > 0
+    m = rec["metrics"]
+    assert m["c2st_n"] == 100 and 0 <= m["c2st_accuracy"] <= 1 and {"fd", "fd_referee", "digit_share"} <= set(m)
+    assert not (tmp_path / "checkpoints" / "hoda_wgan_seed3_G.pt").exists()  # nothing shipped before --publish
     with pytest.raises(FileExistsError, match="--resume"):
-        script.main(args + ["2"])
-    script.main(args + ["2", "--resume"])
-    rec = checkpoints.load_record("hoda_wgan_seed3_G.pt")
-    assert rec["epochs"] == 2 and rec["history"]["epoch"] == [1, 2] and len(rec["commands"]) == 2
-    assert "--resume" in rec["command"] and (tmp_path / "checkpoints" / rec["state_file"].split("checkpoints/")[1]).exists()
-    assert len(list((tmp_path / "runs" / "hoda_gans").glob("hoda_wgan_seed3_G_epoch*.pt"))) == 2
+        script.main(args + ["3"])
+    script.main(args + ["3", "--resume"])
+    rec = checkpoints.load_record(work / "hoda_wgan_seed3_G.pt")
+    assert rec["generator_steps"] == 3 and rec["history"]["step"] == [1, 2, 3] and len(rec["commands"]) == 2
+    assert "--resume" in rec["command"] and (tmp_path / rec["state_file"]).exists()
+    assert len(list((work / "snapshots").glob("hoda_wgan_seed3_G_step*.pt"))) == 3
+    script.main(["--models", "gan", "--seed", "3", "--steps", "2", "--eval-every", "1", "--max-minutes", "0"])
+    assert checkpoints.load_record(work / "hoda_gan_seed3_G.pt")["generator_steps"] == 1  # stopped after one round
+    script.main(["--publish"])  # the WGAN is finished (3 of 3), the GAN is not (1 of 2)
+    assert checkpoints.load_record("hoda_wgan_seed3_G.pt")["generator_steps"] == 3
+    assert not (tmp_path / "checkpoints" / "hoda_gan_seed3_G.pt").exists()
