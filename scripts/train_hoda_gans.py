@@ -6,6 +6,7 @@ same 85% train split, two seeds each, resumable across sessions.
     OMP_NUM_THREADS=1 python scripts/train_hoda_gans.py --only classifier referee
     OMP_NUM_THREADS=1 python scripts/train_hoda_gans.py --models gan wgan gan-noise --seed 0 --steps 10000 --resume
     OMP_NUM_THREADS=1 python scripts/train_hoda_gans.py --models wgan-gp --seed 0 --steps 10000 --resume
+    OMP_NUM_THREADS=1 python scripts/train_hoda_gans.py --models wgan-gp --seed 0 --rescore  # curves from snapshots
     OMP_NUM_THREADS=1 python scripts/train_hoda_gans.py --publish       # copy finished generators to checkpoints/
     OMP_NUM_THREADS=1 python scripts/train_hoda_gans.py --time 20       # ms per generator step, each model
 
@@ -245,6 +246,45 @@ def monitor(t: gan.GANTrainer, clf, ref, val_feats: dict, seed: int) -> dict:
     return out
 
 
+def append_aligned(history: dict, key: str, value) -> None:
+    """Append a score to history[key], first padding with None the turns it missed (a referee trained later)."""
+    lst = history.setdefault(key, [])
+    lst.extend([None] * (len(history["step"]) - 1 - len(lst)))
+    lst.append(value)
+
+
+MONITOR_KEYS = ("fd_val", "confidence_val", "fd_referee_val", "digit_share_val")
+
+
+def rescore(names: list[str], seed: int, splits) -> None:
+    """Recompute the scores along training (MONITOR_KEYS) of finished or paused runs from their snapshots of G,
+    e.g. after the referee was trained; the training state's history and the record are updated."""
+    clf, ref = load_classifier(), load_referee()
+    val_feats = reference_features(clf, ref, splits["val"][0])
+    for name in names:
+        sp = state_path(name, seed)
+        state = torch.load(sp, map_location="cpu", weights_only=True)
+        h = state["trainer"]["history"]
+        G = gan.DCGANGenerator(Z_DIM, WIDTH).eval()
+        fresh = {k: [] for k in MONITOR_KEYS}
+        for step in h["step"]:
+            snap = run_dir() / "snapshots" / f"{file_stem(name, seed)}_G_step{step:06d}.pt"
+            G.load_state_dict(torch.load(snap, map_location="cpu", weights_only=True))
+            s = image_scores(gan.binarize(G.sample(N_MONITOR, generator=utils.generator(seed + 1))), clf, ref, val_feats)
+            for k, v in (("fd_val", s["fd"]), ("confidence_val", s["confidence"]),
+                         ("fd_referee_val", s.get("fd_referee")), ("digit_share_val", s.get("digit_share"))):
+                fresh[k].append(v)
+        h.update(fresh)
+        atomic_save(state, sp)
+        rec_file = run_dir() / f"{file_stem(name, seed)}_G.json"
+        rec = json.loads(rec_file.read_text())
+        rec["history"] = {k: (v.tolist() if torch.is_tensor(v) else v) for k, v in h.items()}
+        rec["rescored"] = "scores along training recomputed from the snapshots (scripts/train_hoda_gans.py --rescore)"
+        rec_file.write_text(json.dumps(rec, indent=2, default=str) + "\n")
+        print(f"{name} seed {seed}: rescored {len(h['step'])} snapshots; FD(val) " +
+              ", ".join(f"{v:.0f}" for v in fresh["fd_val"]), flush=True)
+
+
 def train_generators(names: list[str], seed: int, steps: int, every: int, splits, command: str, resume: bool,
                      max_minutes: float | None) -> None:
     clf, ref = load_classifier(), load_referee()
@@ -274,7 +314,7 @@ def train_generators(names: list[str], seed: int, steps: int, every: int, splits
             t = trainers[name]
             out = t.run(min(every - t.generator_steps % every, steps - t.generator_steps))
             for k, v in monitor(t, clf, ref, val_feats, seed).items():
-                t.history.setdefault(k, []).append(v)
+                append_aligned(t.history, k, v)
             atomic_save({"trainer": t.state_dict(), "commands": commands[name]}, state_path(name, seed))
             atomic_save(t.G.state_dict(), run_dir() / "snapshots" / f"{file_stem(name, seed)}_G_step{t.generator_steps:06d}.pt")
             metrics = final_metrics(t, clf, ref, splits, seed) if t.generator_steps >= steps else None
@@ -328,6 +368,8 @@ def main(argv=None) -> int:
     p.add_argument("--max-minutes", type=float, default=None,
                    help="stop (after a full round) once this many wall minutes have passed")
     p.add_argument("--publish", action="store_true", help="copy finished generators to checkpoints/")
+    p.add_argument("--rescore", action="store_true",
+                   help="recompute the scores along training of --models (seed --seed) from their snapshots")
     p.add_argument("--time", type=int, default=None, metavar="STEPS",
                    help="only measure CPU milliseconds per generator step of each model from STEPS steps")
     argv = sys.argv[1:] if argv is None else list(argv)
@@ -356,6 +398,9 @@ def main(argv=None) -> int:
         rec["controls"] = score_controls(load_classifier(), ref, splits)
         rec["controls_command"] = command
         checkpoints.record_path("hoda_referee.pt").write_text(json.dumps(rec, indent=2, default=str) + "\n")
+    if args.rescore:
+        rescore(args.models, args.seed, splits)
+        return 0
     if args.models:
         train_generators(args.models, args.seed, args.steps, args.eval_every, splits, command, args.resume,
                          args.max_minutes)

@@ -520,3 +520,9 @@ def test_training_script_records_resumes_and_publishes(tmp_path, monkeypatch, lo
     script.main(["--publish"])  # the WGAN is finished (3 of 3), the GAN is not (1 of 2)
     assert checkpoints.load_record("hoda_wgan_seed3_G.pt")["generator_steps"] == 3
     assert not (tmp_path / "checkpoints" / "hoda_gan_seed3_G.pt").exists()
+    script.main(["--models", "wgan", "--seed", "3", "--rescore"])  # scores along training, from the snapshots
+    h = checkpoints.load_record(work / "hoda_wgan_seed3_G.pt")["history"]
+    assert all(len(h[k]) == 3 and None not in h[k] for k in script.MONITOR_KEYS)
+    late = {"step": [1, 2, 3]}
+    script.append_aligned(late, "fd_referee_val", 5.0)  # a score first computed at the third turn
+    assert late["fd_referee_val"] == [None, None, 5.0]
