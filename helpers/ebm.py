@@ -591,6 +591,31 @@ def load_snapshots(path: str) -> dict[int, Tensor]:
     return {int(k): v.float() / 255 * 2 - 1 for k, v in sorted(raw.items())}
 
 
+def add_recipe_args(p, buffer: int = 8192, eps_end: float | None = 0.001) -> None:
+    """The deep-EBM tutorial's contrastive-divergence recipe as command-line flags of an argparse parser (shared by
+    the training scripts): batch, Langevin steps / eps / eps-end / temperature / gradient clip, alpha, Adam lr,
+    gradient-norm clip, replay buffer size and share of fresh chains."""
+    p.add_argument("--batch", type=int, default=128)
+    p.add_argument("--steps", type=int, default=60, help="Langevin steps per training iteration")
+    p.add_argument("--eps", type=float, default=0.005, help="eps of the rule (the noise std per step)")
+    p.add_argument("--eps-end", type=float, default=eps_end, help="decaying eps: its value at a chain's last step")
+    p.add_argument("--temperature", type=float, default=1.25e-6, help="T: gradient step eps^2 / (2 T)")
+    p.add_argument("--grad-clip", type=float, default=0.03, help="per-pixel clip of grad_x E")
+    p.add_argument("--alpha", type=float, default=0.1, help="weight of the energy regulariser")
+    p.add_argument("--lr", type=float, default=1e-4)
+    p.add_argument("--clip-norm", type=float, default=0.1, help="clip of the parameter-gradient norm")
+    p.add_argument("--buffer", type=int, default=buffer, help="replay buffer size")
+    p.add_argument("--fresh", type=float, default=0.05, help="share of buffer chains restarted from noise")
+
+
+def sampler_from_args(args, n_steps: int | None = None, decay: bool = False) -> SamplerConfig:
+    """The SamplerConfig of add_recipe_args' flags over n_steps (default --steps); decay: eps falls geometrically
+    from --eps to --eps-end along each chain."""
+    eps = (args.eps, args.eps_end) if decay else args.eps
+    return SamplerConfig(n_steps=args.steps if n_steps is None else n_steps, eps=eps, temperature=args.temperature,
+                         grad_clip=args.grad_clip)
+
+
 def training_record(script: str, argv: list[str], args, sampler, hist, device) -> dict:
     """The part of a checkpoint record every EBM training script shares: command, settings, timing."""
     import shlex

@@ -39,17 +39,7 @@ def parse(argv=None):
     p.add_argument("--minutes", type=float, default=30.0, help="wall-clock budget of the training loop (checked after each iteration)")
     p.add_argument("--max-iters", type=int, default=100_000)
     p.add_argument("--width", type=int, default=32, help="ResNetEnergy width (channels of the first stage)")
-    p.add_argument("--batch", type=int, default=128)
-    p.add_argument("--steps", type=int, default=60, help="Langevin steps per training iteration")
-    p.add_argument("--eps", type=float, default=0.005, help="eps (noise std per step); decay: eps_start")
-    p.add_argument("--eps-end", type=float, default=0.001, help="decay variant: eps of the last step")
-    p.add_argument("--temperature", type=float, default=1.25e-6, help="T: gradient step eps^2 / (2 T)")
-    p.add_argument("--grad-clip", type=float, default=0.03)
-    p.add_argument("--alpha", type=float, default=0.1)
-    p.add_argument("--lr", type=float, default=1e-4)
-    p.add_argument("--clip-norm", type=float, default=0.1)
-    p.add_argument("--buffer", type=int, default=10_000)
-    p.add_argument("--fresh", type=float, default=0.05)
+    ebm.add_recipe_args(p, buffer=10_000)
     p.add_argument("--snapshot-every", type=int, default=200)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--fake", action="store_true", help="FakeData stand-in tensors instead of CIFAR-10 (offline)")
@@ -77,8 +67,7 @@ def main(argv=None):
         desc = f"CIFAR-10 training set ({len(x)} images), pixels mapped to [-1, 1]"
     x = ebm.to_signed(x)
     model = ebm.build("resnet", in_channels=3, width=args.width).to(device)
-    eps = (args.eps, args.eps_end) if args.variant == "decay" else args.eps
-    sampler = ebm.SamplerConfig(n_steps=args.steps, eps=eps, temperature=args.temperature, grad_clip=args.grad_clip)
+    sampler = ebm.sampler_from_args(args, decay=args.variant == "decay")
     print(f"device {device} | {desc} | {sum(p.numel() for p in model.parameters())} parameters | {sampler}",
           flush=True)
     hist = ebm.train(model, x, n_iters=args.max_iters, minutes=args.minutes, batch_size=args.batch, sampler=sampler,

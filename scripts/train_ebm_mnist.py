@@ -65,17 +65,7 @@ def parse(argv=None):
     p.add_argument("--iters", type=int, default=3000, help="training iterations in all (a resumed run stops here too)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=1, help="torch threads (CPU)")
-    p.add_argument("--batch", type=int, default=128)
-    p.add_argument("--steps", type=int, default=60, help="Langevin steps per training iteration")
-    p.add_argument("--eps", type=float, default=0.005, help="eps of the rule (the noise std per step)")
-    p.add_argument("--eps-end", type=float, default=0.001, help="decay variant: eps at a chain's last step")
-    p.add_argument("--temperature", type=float, default=1.25e-6, help="T: gradient step eps^2 / (2 T)")
-    p.add_argument("--grad-clip", type=float, default=0.03, help="per-pixel clip of grad_x E")
-    p.add_argument("--alpha", type=float, default=0.1, help="weight of the energy regulariser")
-    p.add_argument("--lr", type=float, default=1e-4)
-    p.add_argument("--clip-norm", type=float, default=0.1, help="clip of the parameter-gradient norm")
-    p.add_argument("--buffer", type=int, default=8192)
-    p.add_argument("--fresh", type=float, default=0.05, help="share of buffer chains restarted from noise")
+    ebm.add_recipe_args(p)
     p.add_argument("--snapshot-every", type=int, default=250, help="keep 16 negatives every this many iterations")
     p.add_argument("--eval-every", type=int, default=500, help="evaluate from noise every this many iterations (0: end only)")
     p.add_argument("--eval-chains", type=int, default=256)
@@ -104,8 +94,7 @@ def parse(argv=None):
 
 def sampler_for(args, n_steps: int) -> ebm.SamplerConfig:
     """The variant's sampler over n_steps (the decay variant decays eps over the whole chain)."""
-    eps = (args.eps, args.eps_end) if VARIANTS[args.variant]["decay"] else args.eps
-    return ebm.SamplerConfig(n_steps=n_steps, eps=eps, temperature=args.temperature, grad_clip=args.grad_clip)
+    return ebm.sampler_from_args(args, n_steps, decay=VARIANTS[args.variant]["decay"])
 
 
 def load_data(smoke: bool):

@@ -49,19 +49,9 @@ def parse(argv=None):
     p.add_argument("--max-iters", type=int, default=100_000)
     p.add_argument("--arch", choices=["cnn", "resnet"], default="cnn")
     p.add_argument("--width", type=int, default=32, help="hidden width (cnn: hidden, resnet: width)")
-    p.add_argument("--batch", type=int, default=128)
-    p.add_argument("--steps", type=int, default=60, help="Langevin steps per training iteration")
-    p.add_argument("--eps", type=float, default=0.005, help="eps of the rule (the noise std per step)")
-    p.add_argument("--eps-end", type=float, default=None, help="decay eps geometrically to this value")
-    p.add_argument("--temperature", type=float, default=1.25e-6, help="T: gradient step eps^2 / (2 T)")
-    p.add_argument("--grad-clip", type=float, default=0.03, help="per-pixel clip of grad_x E")
-    p.add_argument("--alpha", type=float, default=0.1, help="weight of the energy regulariser")
+    ebm.add_recipe_args(p, eps_end=None)
     p.add_argument("--ce-weight", type=float, default=1.0,
                    help="weight of a cross-entropy term on -E(x_real, .) (the shipped model: 1; 0: the plain CD recipe)")
-    p.add_argument("--lr", type=float, default=1e-4)
-    p.add_argument("--clip-norm", type=float, default=0.1, help="clip of the parameter-gradient norm")
-    p.add_argument("--buffer", type=int, default=8192)
-    p.add_argument("--fresh", type=float, default=0.05)
     p.add_argument("--eval-steps", type=int, default=256, help="Langevin steps of the evaluation chains")
     p.add_argument("--eval-per-class", type=int, default=100)
     p.add_argument("--seed", type=int, default=0)
@@ -103,8 +93,7 @@ def main(argv=None):
     arch_kwargs = {"hidden": args.width} if args.arch == "cnn" else {"in_channels": 1, "width": args.width}
     arch_kwargs["n_classes"] = 10
     model = ebm.build(args.arch, **dict(arch_kwargs)).to(device)
-    sampler = ebm.SamplerConfig(n_steps=args.steps, eps=(args.eps, args.eps_end) if args.eps_end else args.eps,
-                                temperature=args.temperature, grad_clip=args.grad_clip)
+    sampler = ebm.sampler_from_args(args, decay=args.eps_end is not None)
     print(f"device {device} | {len(x)} training digits | {sum(p.numel() for p in model.parameters())} parameters"
           f" | sampler {sampler}", flush=True)
     hist = ebm.train(model, x, y, n_iters=args.max_iters, minutes=args.minutes, batch_size=args.batch,

@@ -239,3 +239,21 @@ def test_energy_scores_and_conditional_share():
     Fixed.parameters = lambda self: iter([torch.zeros(1)])
     y = torch.tensor([3, 3, 3, 1, 2, 3, 0])
     assert ebm.conditional_share(Fixed(), x, y) == pytest.approx(4 / 7)
+
+
+def test_recipe_flags_give_the_tutorials_sampler():
+    """ebm.add_recipe_args / sampler_from_args: the tutorial's defaults, the decay schedule, and overrides."""
+    import argparse
+
+    p = argparse.ArgumentParser()
+    ebm.add_recipe_args(p)
+    args = p.parse_args([])
+    cfg = ebm.sampler_from_args(args)
+    assert (cfg.n_steps, cfg.eps, cfg.temperature, cfg.grad_clip) == (60, 0.005, 1.25e-6, 0.03)
+    assert (args.batch, args.alpha, args.lr, args.clip_norm, args.buffer, args.fresh) == (128, 0.1, 1e-4, 0.1, 8192, 0.05)
+    assert ebm.sampler_from_args(args, 256, decay=True).eps == (0.005, 0.001)
+    assert ebm.sampler_from_args(p.parse_args(["--eps", "0.01", "--steps", "7"])).eps == 0.01
+    assert ebm.sampler_from_args(p.parse_args(["--steps", "7"])).n_steps == 7
+    q = argparse.ArgumentParser()
+    ebm.add_recipe_args(q, buffer=10_000, eps_end=None)
+    assert q.parse_args([]).buffer == 10_000 and q.parse_args([]).eps_end is None
