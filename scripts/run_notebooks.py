@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import subprocess
 import sys
 import tempfile
 import time
@@ -85,8 +86,26 @@ def run_one(path: Path) -> tuple[bool, float]:
     return ok, seconds
 
 
+def kernel_helpers_problem(python: str = sys.executable) -> str | None:
+    """None when `import helpers`, run from notebooks/ as the kernel runs it, finds this checkout's package; else
+    what it found instead and the fix (an editable install left pointing at another clone, for instance)."""
+    out = subprocess.run([python, "-c", "import helpers; print(helpers.__file__)"], cwd=NB_DIR, capture_output=True,
+                         text=True)
+    found = out.stdout.strip().splitlines()[-1] if out.returncode == 0 and out.stdout.strip() else None
+    if found and Path(found).resolve().is_relative_to(ROOT):
+        return None
+    return (f"the notebooks would import helpers from {found or 'nowhere (' + out.stderr.strip()[-200:] + ')'}, "
+            f"not from this checkout {ROOT}: reinstall it with `{python} -m pip install --no-deps -e {ROOT}` "
+            "(or `make setup`)")
+
+
 def main(args: list[str]) -> int:
     from helpers.utils import hardware, profile
+
+    problem = kernel_helpers_problem()
+    if problem:
+        print(problem, file=sys.stderr)
+        return 1
 
     # A non-interactive MPLBACKEND (CI exports Agg) would reach the kernel and make every plt.show() draw
     # nothing into the notebook: the committed outputs need the kernel's own inline backend.

@@ -112,3 +112,18 @@ def test_progress_after_yields_everything_and_opens_the_bar_where_the_time_ran_o
     monkeypatch.setattr(utils.time, "perf_counter", lambda: next(clock))
     assert list(utils.progress_after(range(5), seconds=2.0, desc="x")) == [0, 1, 2, 3, 4]
     assert len(opened) == 1 and opened[0]["initial"] == 2 and opened[0]["total"] == 5 and not opened[0]["leave"]
+
+
+def test_the_kernel_must_import_this_checkouts_helpers(tmp_path):
+    """run_notebooks refuses to run when `import helpers` from notebooks/ finds another copy (a stale editable
+    install once pointed the kernel at an old clone in /tmp): the message names what it found and the fix."""
+    assert run_notebooks.kernel_helpers_problem() is None  # this checkout, as installed by make setup
+    other = tmp_path / "other" / "helpers"
+    other.mkdir(parents=True)
+    (other / "__init__.py").write_text("")
+    fake = tmp_path / "python"
+    code = f"import sys; sys.path.insert(0, '{other.parent}'); import helpers; print(helpers.__file__)"
+    fake.write_text(f'#!/bin/sh\nexec {sys.executable} -c "{code}"\n')
+    fake.chmod(0o755)
+    msg = run_notebooks.kernel_helpers_problem(str(fake))
+    assert msg and str(other) in msg and "pip install --no-deps -e" in msg
