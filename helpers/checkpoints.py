@@ -4,6 +4,7 @@ from __future__ import annotations
 import datetime as _dt
 import hashlib
 import json
+import os
 import platform
 from pathlib import Path
 
@@ -49,6 +50,19 @@ def restore_hint(path: str | Path) -> str:
     except ValueError:
         return f"restore {p} from where it came from"
     return f"restore it with `git checkout -- {rel.as_posix()}` in the project's root {root}"
+
+
+def save_atomic(obj, path: str | Path) -> None:
+    """torch.save to a temporary file beside `path`, then rename: a crash never leaves a half-written file
+    (training states are written this way)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    try:
+        torch.save(obj, tmp)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def save_checkpoint(model: torch.nn.Module | dict, path: str | Path, record: dict) -> dict:

@@ -154,7 +154,6 @@ def save_state(path: Path, it: int, model, opt, buffer, g, perm, pos, hist: ebm.
                wall_used: float, loads: list, commands: list, compact: bool = False) -> None:
     """Everything a resumed run needs, written atomically (weights_only-loadable types only). compact=True stores
     the replay buffer as zlib-compressed uint8 (1/255 steps), so a resume from it is close to, not exactly, the run."""
-    path.parent.mkdir(parents=True, exist_ok=True)
     extra = {}
     bx = None if buffer is None else buffer.x
     if compact and buffer is not None:  # uint8, then zlib: mostly-black digits compress several-fold
@@ -168,9 +167,7 @@ def save_state(path: Path, it: int, model, opt, buffer, g, perm, pos, hist: ebm.
              "curves": {k: getattr(hist, k) for k in ("loss", "cd", "reg", "e_real", "e_fake", "grad_norm")},
              "snapshots": hist.snapshots, "evals": json.dumps(evals), "cpu_seconds": cpu_used,
              "wall_seconds": wall_used, "loads": json.dumps(loads), "commands": json.dumps(commands)}
-    tmp = path.with_suffix(".tmp")
-    torch.save(state, tmp)
-    os.replace(tmp, path)
+    ckpt.save_atomic(state, path)
 
 
 def main(argv=None):

@@ -93,14 +93,6 @@ def state_path(name: str, seed: int) -> Path:
     return run_dir() / "state" / f"{file_stem(name, seed)}_state.pt"
 
 
-def atomic_save(obj, path: Path) -> None:
-    """torch.save to a temporary file, then rename: a crash never leaves a half-written state."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
-
-
 def cpu_record(cpu0: float, wall0: float) -> dict:
     return {"cpu_seconds": round(time.process_time() - cpu0, 1), "train_seconds": round(time.perf_counter() - wall0, 1),
             "loadavg": os.getloadavg(), "hardware": utils.hardware()}
@@ -236,14 +228,19 @@ def save_generator(name: str, seed: int, trainer: gan.GANTrainer, splits, comman
         "metrics": metrics, "history": h, "threads": torch.get_num_threads()})
 
 
-def monitor(t: gan.GANTrainer, clf, ref, val_feats: dict, seed: int) -> dict:
-    x = gan.binarize(t.G.sample(N_MONITOR, generator=utils.generator(seed + 1)))
-    s = image_scores(x, clf, ref, val_feats)
-    out = {"fd_val": s["fd"], "confidence_val": s["confidence"], "cpu_seconds_total": sum(t.history["cpu_seconds"]),
-           "loadavg_1min": os.getloadavg()[0]}
+def monitor_scores(G, clf, ref, val_feats: dict, seed: int) -> dict:
+    """The scores along training (MONITOR_KEYS) of N_MONITOR binarised samples of G against the validation split;
+    the referee's two are absent while it is not trained."""
+    s = image_scores(gan.binarize(G.sample(N_MONITOR, generator=utils.generator(seed + 1))), clf, ref, val_feats)
+    out = {"fd_val": s["fd"], "confidence_val": s["confidence"]}
     if ref is not None:
         out["fd_referee_val"], out["digit_share_val"] = s["fd_referee"], s["digit_share"]
     return out
+
+
+def monitor(t: gan.GANTrainer, clf, ref, val_feats: dict, seed: int) -> dict:
+    return {**monitor_scores(t.G, clf, ref, val_feats, seed), "cpu_seconds_total": sum(t.history["cpu_seconds"]),
+            "loadavg_1min": os.getloadavg()[0]}
 
 
 def append_aligned(history: dict, key: str, value) -> None:
@@ -270,12 +267,11 @@ def rescore(names: list[str], seed: int, splits) -> None:
         for step in h["step"]:
             snap = run_dir() / "snapshots" / f"{file_stem(name, seed)}_G_step{step:06d}.pt"
             G.load_state_dict(torch.load(snap, map_location="cpu", weights_only=True))
-            s = image_scores(gan.binarize(G.sample(N_MONITOR, generator=utils.generator(seed + 1))), clf, ref, val_feats)
-            for k, v in (("fd_val", s["fd"]), ("confidence_val", s["confidence"]),
-                         ("fd_referee_val", s.get("fd_referee")), ("digit_share_val", s.get("digit_share"))):
-                fresh[k].append(v)
+            s = monitor_scores(G, clf, ref, val_feats, seed)
+            for k in MONITOR_KEYS:
+                fresh[k].append(s.get(k))
         h.update(fresh)
-        atomic_save(state, sp)
+        checkpoints.save_atomic(state, sp)
         rec_file = run_dir() / f"{file_stem(name, seed)}_G.json"
         rec = json.loads(rec_file.read_text())
         rec["history"] = {k: (v.tolist() if torch.is_tensor(v) else v) for k, v in h.items()}
@@ -315,8 +311,8 @@ def train_generators(names: list[str], seed: int, steps: int, every: int, splits
             out = t.run(min(every - t.generator_steps % every, steps - t.generator_steps))
             for k, v in monitor(t, clf, ref, val_feats, seed).items():
                 append_aligned(t.history, k, v)
-            atomic_save({"trainer": t.state_dict(), "commands": commands[name]}, state_path(name, seed))
-            atomic_save(t.G.state_dict(), run_dir() / "snapshots" / f"{file_stem(name, seed)}_G_step{t.generator_steps:06d}.pt")
+            checkpoints.save_atomic({"trainer": t.state_dict(), "commands": commands[name]}, state_path(name, seed))
+            checkpoints.save_atomic(t.G.state_dict(), run_dir() / "snapshots" / f"{file_stem(name, seed)}_G_step{t.generator_steps:06d}.pt")
             metrics = final_metrics(t, clf, ref, splits, seed) if t.generator_steps >= steps else None
             save_generator(name, seed, t, splits, commands[name], steps, metrics)
             h = t.history

@@ -335,9 +335,7 @@ def main():
               **({"age": age.clone()} if age is not None else {}),
               "generator": g.get_state(), "torch_rng": torch.get_rng_state(), "iteration": torch.tensor(it),
               "history": torch.tensor(history)}
-        tmp = Path(args.state).with_suffix(".tmp")
-        torch.save(st, tmp)
-        os.replace(tmp, args.state)
+        ckpt.save_atomic(st, args.state)
         Path(args.state).with_suffix(".json").write_text(json.dumps(record(False), indent=1) + "\n")
 
     while it < args.max_iters and (time.time() - t0 - eval_time) < args.minutes * 60:

@@ -53,3 +53,15 @@ def test_checkpoint_round_trip_and_errors(tmp_path):
     (tmp_path / "m.json").unlink()
     with pytest.raises(checkpoints.CheckpointError, match="could not be read"):
         checkpoints.load_into(torch.nn.Linear(3, 2), path)
+
+
+def test_save_atomic_writes_whole_files_and_keeps_the_old_one_when_saving_fails(tmp_path):
+    """checkpoints.save_atomic: the state round-trips, no temporary file remains, and a save that fails midway
+    (an object torch cannot pickle) leaves the previous file as it was, and no temporary file."""
+    path = tmp_path / "state" / "run_state.pt"
+    checkpoints.save_atomic({"w": torch.arange(3.0)}, path)
+    assert torch.equal(torch.load(path)["w"], torch.arange(3.0)) and not list(path.parent.glob("*.tmp"))
+    before = path.read_bytes()
+    with pytest.raises(Exception):
+        checkpoints.save_atomic({"w": lambda: None}, path)
+    assert path.read_bytes() == before and not list(path.parent.glob("*.tmp"))
