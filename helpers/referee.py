@@ -18,6 +18,7 @@ import torch.nn as nn
 import torchvision.transforms.functional as TF
 
 from . import classifier, utils
+from .gan import frechet_distance
 
 Tensor = torch.Tensor
 SIZE = 28
@@ -263,3 +264,27 @@ def control_sets(x_heldout: Tensor, y_heldout: Tensor, n: int, ink: float, seed:
     pick = utils.randint(0, len(x_heldout), (n,), generator=g, device=x_heldout.device)
     return {"real (held out)": x_heldout[real], "noise": noise_images(n, ink, g), "blobs": blob_images(n, ink, g),
             "strokes": stroke_images(n, g), "cut and mixed": cut_and_mix(x_heldout[pick], y_heldout[pick], g)}
+
+
+# ----------------------------------------------------------------------------- scores of a set of images
+def reference_features(clf: nn.Module, ref: nn.Module | None, x: Tensor) -> dict[str, Tensor]:
+    """Features of the reference images x in both feature spaces: {'classifier': ..., 'referee': ...}."""
+    return {"classifier": classifier.features(clf, x), **({"referee": classifier.features(ref, x)} if ref else {})}
+
+
+def image_scores(x: Tensor, clf: nn.Module, ref: nn.Module | None, feats: dict, x_c2st: Tensor | None = None,
+                 seed: int = 0, c2st_steps: int = 400) -> dict:
+    """Every score of binary images x: FD in both feature spaces against `feats` (reference_features), the
+    referee's verdict (digit_share, referee_*), the classifier's confidence, and, given real images x_c2st, a
+    classifier two-sample test of x[:len(x_c2st)] against them (c2st_accuracy, c2st_ci95, c2st_n)."""
+    _check_images(x, "image_scores")
+    out = {"fd": frechet_distance(classifier.features(clf, x), feats["classifier"]),
+           "confidence": classifier.predict_proba(clf, x).max(1).values.mean().item(),
+           "ink_fraction": x.mean().item()}
+    if ref is not None:
+        out["fd_referee"] = frechet_distance(classifier.features(ref, x), feats["referee"])
+        out.update({f"referee_{k}" if k != "digit_share" else k: v for k, v in digit_share(ref, x).items()})
+    if x_c2st is not None:
+        t = classifier.c2st(x_c2st, x[:len(x_c2st)], steps=c2st_steps, seed=seed)
+        out["c2st_accuracy"], out["c2st_ci95"], out["c2st_n"] = t["accuracy"], t["ci95"], t["n"]
+    return out

@@ -145,35 +145,16 @@ def load_referee() -> torch.nn.Module | None:
     return checkpoints.load_into(referee.LeNet5(11), "hoda_referee.pt").eval()
 
 
-def image_scores(x: torch.Tensor, clf, ref, feats: dict, x_c2st: torch.Tensor | None = None, seed: int = 0) -> dict:
-    """Every score of a set of binary images: FD in both feature spaces against `feats` ({'classifier': ...,
-    'referee': ...}), the referee's digit share and coverage, the classifier's confidence, and (given real
-    images x_c2st) a classifier two-sample test."""
-    out = {"fd": gan.frechet_distance(classifier.features(clf, x), feats["classifier"]),
-           "confidence": classifier.predict_proba(clf, x).max(1).values.mean().item(),
-           "ink_fraction": x.mean().item()}
-    if ref is not None:
-        out["fd_referee"] = gan.frechet_distance(classifier.features(ref, x), feats["referee"])
-        out.update({f"referee_{k}" if k != "digit_share" else k: v for k, v in referee.digit_share(ref, x).items()})
-    if x_c2st is not None:
-        t = classifier.c2st(x_c2st, x[:len(x_c2st)], steps=C2ST_STEPS, seed=seed)
-        out["c2st_accuracy"], out["c2st_ci95"], out["c2st_n"] = t["accuracy"], t["ci95"], t["n"]
-    return out
-
-
-def reference_features(clf, ref, x: torch.Tensor) -> dict:
-    return {"classifier": classifier.features(clf, x), **({"referee": classifier.features(ref, x)} if ref else {})}
-
-
 def score_controls(clf, ref, splits, seed: int = 7) -> dict:
     """Every score of the control sets (held-out real digits, noise, blobs, strokes, cut-and-mixed digits) against
     the test split: what a generator's numbers must be read against."""
     xte = splits["test"][0]
-    feats = reference_features(clf, ref, xte)
+    feats = referee.reference_features(clf, ref, xte)
     sets = referee.control_sets(*splits["val"], n=N_CONTROL, ink=splits["train"][0].mean().item(), seed=seed)
     out = {}
     for k, x in sets.items():
-        out[k] = image_scores(x, clf, ref, feats, x_c2st=xte[:min(N_C2ST, len(x))], seed=seed)
+        out[k] = referee.image_scores(x, clf, ref, feats, x_c2st=xte[:min(N_C2ST, len(x))], seed=seed,
+                                      c2st_steps=C2ST_STEPS)
         print(f"control {k}: " + ", ".join(f"{a} {b:.3f}" for a, b in out[k].items() if isinstance(b, float)),
               flush=True)
     return out
@@ -202,7 +183,8 @@ def critic_diagnostics(C, G, x_real, clip=None, seed: int = 0) -> dict:
 def final_metrics(trainer: gan.GANTrainer, clf, ref, splits, seed: int) -> dict:
     xte = splits["test"][0]
     x = gan.binarize(trainer.G.sample(N_EVAL, generator=utils.generator(seed + 2)))
-    m = image_scores(x, clf, ref, reference_features(clf, ref, xte), x_c2st=xte[:N_C2ST], seed=seed)
+    m = referee.image_scores(x, clf, ref, referee.reference_features(clf, ref, xte), x_c2st=xte[:N_C2ST], seed=seed,
+                             c2st_steps=C2ST_STEPS)
     m.update(gan.coverage_scores(classifier.predict_proba(clf, x)))  # the classifier's class histogram
     if ref is not None:
         m["min_class"] = m["referee_min_class"]  # among samples named as digits by the referee
@@ -231,7 +213,7 @@ def save_generator(name: str, seed: int, trainer: gan.GANTrainer, splits, comman
 def monitor_scores(G, clf, ref, val_feats: dict, seed: int) -> dict:
     """The scores along training (MONITOR_KEYS) of N_MONITOR binarised samples of G against the validation split;
     the referee's two are absent while it is not trained."""
-    s = image_scores(gan.binarize(G.sample(N_MONITOR, generator=utils.generator(seed + 1))), clf, ref, val_feats)
+    s = referee.image_scores(gan.binarize(G.sample(N_MONITOR, generator=utils.generator(seed + 1))), clf, ref, val_feats)
     out = {"fd_val": s["fd"], "confidence_val": s["confidence"]}
     if ref is not None:
         out["fd_referee_val"], out["digit_share_val"] = s["fd_referee"], s["digit_share"]
@@ -257,7 +239,7 @@ def rescore(names: list[str], seed: int, splits) -> None:
     """Recompute the scores along training (MONITOR_KEYS) of finished or paused runs from their snapshots of G,
     e.g. after the referee was trained; the training state's history and the record are updated."""
     clf, ref = load_classifier(), load_referee()
-    val_feats = reference_features(clf, ref, splits["val"][0])
+    val_feats = referee.reference_features(clf, ref, splits["val"][0])
     for name in names:
         sp = state_path(name, seed)
         state = torch.load(sp, map_location="cpu", weights_only=True)
@@ -286,7 +268,7 @@ def train_generators(names: list[str], seed: int, steps: int, every: int, splits
     clf, ref = load_classifier(), load_referee()
     if ref is None:
         print("no referee yet (checkpoints/hoda_referee.pt): curves without its scores", flush=True)
-    val_feats = reference_features(clf, ref, splits["val"][0])
+    val_feats = referee.reference_features(clf, ref, splits["val"][0])
     trainers, commands = {}, {}
     for name in names:
         t = make_trainer(name, seed, splits["train"][0])

@@ -206,6 +206,24 @@ def test_short_training_rejects_noise_and_blobs_and_names_real_digits(one_thread
         assert referee.digit_share(ref, sets[kind])["digit_share"] < 0.05, kind
 
 
+def test_image_scores_of_a_set_against_itself_and_against_noise(one_thread):
+    g = utils.generator(0)
+    y = torch.arange(200) % 10
+    x = coded_digits(y)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        clf, ref = classifier.SmallCNN(width=4).eval(), referee.LeNet5().eval()
+    feats = referee.reference_features(clf, ref, x)
+    same = referee.image_scores(x, clf, ref, feats)
+    assert same["fd"] < 1e-3 and same["fd_referee"] < 1e-3
+    assert 0 <= same["digit_share"] <= 1 and same["ink_fraction"] == pytest.approx(x.mean().item())
+    noise = referee.image_scores(referee.noise_images(200, INK, g), clf, ref, feats, x_c2st=x[:100], c2st_steps=20)
+    assert noise["fd"] > 100 * max(same["fd"], 1e-6) and noise["fd_referee"] > 100 * max(same["fd_referee"], 1e-6)
+    assert noise["c2st_n"] == 200 and noise["c2st_ci95"][0] <= noise["c2st_accuracy"] <= noise["c2st_ci95"][1]  # 2 x 100 scored
+    only_clf = referee.image_scores(x, clf, None, {"classifier": feats["classifier"]})
+    assert "fd_referee" not in only_clf and "digit_share" not in only_clf
+
+
 # ----------------------------------------------------------------------------- bad input
 def test_bad_input_is_refused_with_clear_messages():
     g = utils.generator(0)
