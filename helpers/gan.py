@@ -393,35 +393,6 @@ class GANTrainer:
     def device(self) -> torch.device:
         return next(self.G.parameters()).device
 
-    def run_epoch(self, show_progress: bool = False) -> dict:
-        """One epoch; returns (and appends to `history`) the epoch's mean losses and its CPU seconds."""
-        c = self.config
-        bs, n_critic = c["batch_size"], c["n_critic"]
-        perm = utils.randperm(len(self.x), generator=self.rng)
-        n_gen = len(self.x) // bs // n_critic
-        sums: dict[str, float] = {}
-        self.G.train(), self.D.train()
-        cpu0, wall0 = time.process_time(), time.perf_counter()
-        it = progress(range(n_gen), desc=f"{self.kind} epoch {self.epoch + 1}") if show_progress else range(n_gen)
-        for j in it:
-            for k in range(n_critic):
-                i = (j * n_critic + k) * bs
-                real = self.x[perm[i:i + bs]].to(self.device)
-                for key, v in critic_step(self.kind, self.G, self.D, self.opt_d, real, self.rng, c["clip"] or 0.01,
-                                          c["gp_weight"] or 0.0, c["noise_std"] or 0.0).items():
-                    sums[key] = sums.get(key, 0.0) + v / n_critic
-            for key, v in generator_step(self.kind, self.G, self.D, self.opt_g, bs, self.rng,
-                                         c["noise_std"] or 0.0).items():
-                sums[key] = sums.get(key, 0.0) + v
-        self.epoch += 1
-        out = {"epoch": self.epoch, **{k: v / max(n_gen, 1) for k, v in sums.items()},
-               "generator_steps": n_gen, "cpu_seconds": time.process_time() - cpu0,
-               "wall_seconds": time.perf_counter() - wall0}
-        for k, v in out.items():
-            self.history.setdefault(k, []).append(v)
-        self.G.eval(), self.D.eval()
-        return out
-
     def state_dict(self) -> dict:
         """Everything needed to resume: weights, optimizer states, the RNG state, the position in the data,
         the steps and epochs done, history, config."""
