@@ -137,11 +137,14 @@ def image_grid(images, nrow: int = 10, ax=None, title: str = "", value_range=(0,
 
     ax = _ax(ax)
     x = torch.as_tensor(images).detach().cpu().float()
+    ax.set_title(title)
+    ax.axis("off")
+    if len(x) == 0:  # an empty selection (e.g. no sample passed a test): say so instead of failing
+        ax.text(0.5, 0.5, "(no images)", ha="center", va="center", transform=ax.transAxes)
+        return ax
     g = torchvision.utils.make_grid(x, nrow=nrow, padding=padding, normalize=True,
                                     value_range=value_range, pad_value=1.0)
     ax.imshow(g.permute(1, 2, 0).numpy(), interpolation="nearest")
-    ax.set_title(title)
-    ax.axis("off")
     return ax
 
 

@@ -35,7 +35,6 @@ import argparse
 import json
 import os
 import shlex
-import shutil
 import sys
 import time
 from pathlib import Path
@@ -311,7 +310,9 @@ def train_generators(names: list[str], seed: int, steps: int, every: int, splits
 
 
 def publish() -> None:
-    """Copy every finished generator (and its record) from runs/hoda_gans/ to checkpoints/."""
+    """Copy every finished generator (and its record) from runs/hoda_gans/ to checkpoints/, in float16: eight
+    generators of 772k parameters would take 25 MB of the repository in float32. Measured on the WGAN-GP, seed 0: 0.002% of the
+    binarised pixels of 5,000 samples change, FD 38.555 -> 38.550."""
     utils.checkpoints_dir().mkdir(parents=True, exist_ok=True)
     for rec_path in sorted(run_dir().glob("hoda_*_G.json")):
         rec = checkpoints.load_record(rec_path.with_suffix(".pt"))
@@ -319,9 +320,13 @@ def publish() -> None:
             print(f"{rec_path.stem}: not finished ({rec['generator_steps']} of {rec['planned_generator_steps']} "
                   "generator steps), not published", flush=True)
             continue
-        for suffix in (".pt", ".json"):
-            shutil.copy2(rec_path.with_suffix(suffix), utils.checkpoints_dir() / rec_path.with_suffix(suffix).name)
-        print(f"published {rec_path.stem}", flush=True)
+        state = checkpoints.load_state_dict(rec_path.with_suffix(".pt"))
+        half = {k: v.half() if v.is_floating_point() else v for k, v in state.items()}
+        record = {k: v for k, v in rec.items() if k not in ("file", "sha256")}
+        record["stored"] = (f"float16 (a published copy; the float32 weights, sha256 {rec['sha256']}, and the full "
+                            f"training state stay in runs/hoda_gans/)")
+        checkpoints.save_checkpoint(half, utils.checkpoints_dir() / rec_path.with_suffix(".pt").name, record)
+        print(f"published {rec_path.stem} (float16)", flush=True)
 
 
 def time_steps(names: list[str], n: int, splits) -> None:

@@ -36,6 +36,15 @@ def test_grid_and_quiver_shapes():
     plt.close("all")
 
 
+def test_image_grid_of_no_images_says_so_instead_of_failing():
+    fig, axes = plt.subplots(1, 2)
+    plotting.image_grid(torch.zeros(0, 1, 28, 28), ax=axes[0], title="none passed")
+    plotting.image_grid(torch.zeros(3, 1, 28, 28), ax=axes[1], title="three")
+    assert axes[0].get_title() == "none passed" and [t.get_text() for t in axes[0].texts] == ["(no images)"]
+    assert not axes[0].images and len(axes[1].images) == 1 and not axes[1].texts
+    plt.close(fig)
+
+
 def test_checkpoint_round_trip_and_errors(tmp_path):
     model = torch.nn.Linear(3, 2)
     path = tmp_path / "m.pt"

@@ -155,8 +155,11 @@ plt.show()
 # the sampler). CD alone is blind to a constant shift of $E_\theta$ and
 # rewards pushing the two energies apart without limit; the regulariser keeps them near 0 (per image its optimum is
 # $E^+ = -1/(2\alpha) = -5$ and $E^- = +5$, reached only if the negatives could be told from the data; while they
-# resemble it, the two energies stay together near 0, where the regulariser alone is minimal). Adam (lr $10^{-4}$, $\beta_1 = 0$) and a clip of the gradient norm
-# at 0.1 follow the tutorial. The variants differ only in where each 60-step chain starts and in $\epsilon_t$:
+# resemble it, the two energies stay together near 0, where the regulariser alone is minimal).
+
+# %% [markdown]
+# **The three variants.** Adam (lr $10^{-4}$, $\beta_1 = 0$) and a clip of the gradient norm at 0.1 follow the
+# tutorial. The variants differ only in where each 60-step chain starts and in $\epsilon_t$:
 #
 # * **noise**: every chain starts from U[-1, 1], so the negatives are always 60-step samples from scratch;
 # * **buffer**: 95% of the chains continue a past negative from a replay buffer of 8,192 images, 5% restart from

@@ -67,7 +67,10 @@ for name, s in SETS.items():
 # evidence lower bound: expected reconstruction log-likelihood minus the KL divergence from posterior to prior,
 # a lower bound on $\log p(x)$) is the constant $\log M$ per position and drops out. The arg-min has no gradient, so the decoder's gradient is copied
 # to the encoder (**straight-through estimator**): $z_q = z_e + \mathrm{sg}[e - z_e]$ has forward value $e$ and
-# identity Jacobian with respect to $z_e$. The loss is
+# identity Jacobian with respect to $z_e$.
+
+# %% [markdown]
+# **The loss and its training.**
 #
 # $$\mathcal{L}= \underbrace{\mathrm{BCE}\big(x,\ \sigma(\mathrm{dec}(z_q))\big)}_{\text{reconstruction}} +
 #   \underbrace{\lVert \mathrm{sg}[z_e]-e\rVert^2}_{\text{codebook}} +
@@ -78,8 +81,9 @@ for name, s in SETS.items():
 # per-pixel cross-entropy on logits; we still *report* MSE and PSNR. Codes unused for 20 steps are moved onto
 # recent encoder outputs during the first three quarters of training (dead-code restarts), the usual fix for
 # codebook collapse. Training images: the 5,000 of MNIST, a seeded 20,000 of Fashion-MNIST (see above).
-#
-# Why not Gumbel-softmax: it needs a temperature schedule and a KL weight; the VQ-VAE is deterministic with one
+
+# %% [markdown]
+# **Why not Gumbel-softmax?** It needs a temperature schedule and a KL weight; the VQ-VAE is deterministic with one
 # extra hyper-parameter ($\beta$). Its weaknesses: the straight-through gradient is biased (a known property of
 # the estimator, not measured here), and codes can go unused ("dead"); the number of dead codes is measured
 # below.
