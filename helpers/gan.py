@@ -1,6 +1,6 @@
 """GAN, WGAN (weight clipping) and WGAN-GP on 28x28 binary digits: DCGAN-style convolutional networks (and
-the homework's MLP baseline), losses, a resumable epoch-based trainer, and the Frechet distance /
-class-coverage scores used to compare the generators (notebook 09).
+the homework's MLP baseline), losses, one resumable trainer (`GANTrainer`, counted in generator steps), and
+the Frechet distance / class-coverage scores used to compare the generators (notebook 09).
 
 Conventions: images are (B, 1, 28, 28) in [0, 1] (white ink on black); a generator maps noise
 z ~ N(0, I) of size `z_dim` to such images through a sigmoid; a critic maps images to one real
@@ -9,7 +9,6 @@ it outputs the probability that its input is real.
 """
 from __future__ import annotations
 
-import math
 import time
 import warnings
 from typing import Callable
@@ -315,6 +314,10 @@ class GANTrainer:
     Each generator step follows n_critic discriminator / critic steps, each on the next batch of a shuffled pass
     over the training images (reshuffled when a pass is used up), so a generator step costs n_critic batches.
     `run(n)` takes n generator steps; `run_epoch()` as many as one pass of the critic over the data allows.
+    Defaults (DEFAULTS): 'gan' Adam(2e-4, betas (0.5, 0.999)), n_critic 1, BCE for D and the non-saturating
+    -log D(G(z)) for G, `noise_std` > 0 adding instance noise to D's inputs; 'wgan' RMSprop(5e-5), n_critic 5,
+    critic weights clipped to [-clip, clip] after each critic step; 'wgan-gp' Adam(1e-4, betas (0.5, 0.9)),
+    n_critic 5, plus gp_weight x the gradient penalty.
     All randomness (shuffling, z, instance noise, the gradient penalty's eps) comes from one seeded generator,
     whose state is saved with the weights, optimizers and position in the data by `state_dict`, so that training
     resumed from a state continues exactly as if uninterrupted.
@@ -416,100 +419,6 @@ class GANTrainer:
         self.history = {k: list(v) for k, v in state["history"].items()}
 
 
-def train(kind: str, G: _ImageGenerator, D: Critic, x: Tensor, steps: int, batch_size: int = 64,
-          lr: float | None = None, betas: tuple[float, float] | None = None, n_critic: int | None = None,
-          clip: float = 0.01, gp_weight: float = 10.0, seed: int = 0,
-          monitor: Callable[[_ImageGenerator], dict] | None = None, monitor_every: int = 0,
-          log_every: int = 10, max_seconds: float | None = None, show_progress: bool = True,
-          desc: str | None = None, noise_std: float = 0.0) -> dict:
-    """Train G against D for `steps` generator updates (the homework's step-based loop; `GANTrainer` is
-    the epoch-based, resumable one, with the same updates `critic_step` / `generator_step`).
-
-    - 'gan': Adam(lr 2e-4, betas (0.5, 0.999)), one discriminator step per generator step,
-      BCE for D, non-saturating -log D(G(z)) for G; `noise_std` > 0 adds instance noise to D's inputs.
-    - 'wgan' (Arjovsky et al., 2017, Algorithm 1): RMSProp(lr 5e-5), n_critic = 5 critic steps
-      per generator step, critic weights clipped to [-clip, clip] after each critic step.
-    - 'wgan-gp' (Gulrajani et al., 2017, Algorithm 1): Adam(lr 1e-4, betas (0.5, 0.9)),
-      n_critic = 5, gradient penalty gp_weight * E[(||grad f(x_hat)|| - 1)^2].
-    Returns the history: per logged step the losses, the critic's estimate of W1 (E f(x) - E f(G(z))
-    for the critics; for the GAN the mean D(x) and D(G(z)) on the step's batches), wall seconds, and
-    whatever `monitor(G)` returns every `monitor_every` generator steps (e.g. a Frechet distance).
-    `max_seconds` stops training early after that much wall time (the steps done are in the config).
-    """
-    kind = _check_kind(kind, D)
-    _check_data(x, batch_size)
-    steps = utils.check_count(steps, "steps", "gan.train")
-    lr0, betas0, n0 = DEFAULTS[kind]
-    lr = lr0 if lr is None else lr
-    betas = betas0 if betas is None else betas
-    n_critic = n0 if n_critic is None else n_critic
-    dev = next(G.parameters()).device
-    opt_g, opt_d = make_optimizers(kind, G, D, lr, betas)
-    if kind == "wgan":
-        clip_weights(D, clip)
-    g = utils.generator(seed)
-    hist = {k: [] for k in ("step", "loss_d", "loss_g", "w_estimate", "d_real", "d_fake", "gp", "seconds")}
-    mon = {"step": [], "seconds": []}
-    G.train(), D.train()
-    start = time.perf_counter()
-    perm, pos = None, len(x)
-
-    def next_batch():
-        nonlocal perm, pos
-        if pos + batch_size > len(x):
-            perm, pos = utils.randperm(len(x), generator=g), 0
-        pos += batch_size
-        return x[perm[pos - batch_size:pos]].to(dev)
-
-    def run_monitor(step):
-        if monitor is None:
-            return
-        G.eval()
-        out = monitor(G)
-        G.train()
-        mon["step"].append(step)
-        mon["seconds"].append(time.perf_counter() - start)
-        for k, v in out.items():
-            mon.setdefault(k, []).append(float(v))
-
-    def log(step, d_out, g_out):
-        hist["step"].append(step)
-        hist["loss_d"].append(d_out["loss_d"])
-        hist["loss_g"].append(g_out["loss_g"])
-        hist["gp"].append(d_out.get("gp", 0.0))
-        hist["seconds"].append(time.perf_counter() - start)
-        for k in ("w_estimate", "d_real", "d_fake"):
-            hist[k].append(d_out.get(k, float("nan")))
-
-    it = progress(range(steps), desc=desc or kind) if show_progress else range(steps)
-    done = 0
-    for step in it:
-        for _ in range(n_critic):
-            d_out = critic_step(kind, G, D, opt_d, next_batch(), g, clip, gp_weight, noise_std)
-        g_out = generator_step(kind, G, D, opt_g, batch_size, g, noise_std)
-        if step % log_every == 0 or step == steps - 1:
-            log(step, d_out, g_out)
-        done = step + 1
-        out_of_time = max_seconds is not None and time.perf_counter() - start > max_seconds
-        if monitor_every and (step % monitor_every == 0 or step == steps - 1 or out_of_time):
-            run_monitor(step + 1)
-        if out_of_time:
-            if hist["step"][-1:] != [step]:
-                log(step, d_out, g_out)
-            break
-    G.eval(), D.eval()
-    hist = {k: v for k, v in hist.items() if v and not all(isinstance(a, float) and math.isnan(a) for a in v)}
-    hist["monitor"] = mon
-    hist["config"] = {"kind": kind, "steps": done, "planned_steps": steps, "stopped_by_time": done < steps,
-                      "batch_size": batch_size, "lr": lr,
-                      "betas": list(betas) if betas else None, "n_critic": n_critic,
-                      "clip": clip if kind == "wgan" else None,
-                      "gp_weight": gp_weight if kind == "wgan-gp" else None,
-                      "noise_std": noise_std if kind == "gan" else None,
-                      "optimizer": "RMSprop" if kind == "wgan" else "Adam", "seed": seed}
-    return hist
-
-
 # Notebook 09's models (scripts/train_hoda_gans.py): discriminator / critic norm and trainer arguments beyond
 # DEFAULTS. 'gan-noise' is the GAN with instance noise on D's inputs, the control for the binary-pixel cue.
 HODA_RECIPES = {
@@ -590,29 +499,3 @@ def coverage_scores(probs: Tensor) -> dict:
     return {"class_fractions": hist.tolist(), "class_entropy": float(h), "kl_uniform": float(np.log(k) - h),
             "min_class": float(hist.min()), "max_class": float(hist.max()),
             "confidence": p.max(1).values.mean().item(), "inception_score": is_}
-
-
-def evaluate_generator(G: _ImageGenerator, classifier: nn.Module, ref_features, n: int = 5000, seed: int = 0,
-                       binary: bool = True) -> dict:
-    """FD in the classifier's feature space against reference features, and coverage scores, from n samples."""
-    from .classifier import features, predict_proba
-
-    x = G.sample(n, generator=utils.generator(seed))
-    if binary:
-        x = binarize(x)
-    out = {"fd": frechet_distance(features(classifier, x), ref_features)}
-    out.update(coverage_scores(predict_proba(classifier, x)))
-    out["ink_fraction"] = x.mean().item()
-    return out
-
-
-def epoch_scores(G: _ImageGenerator, classifier: nn.Module, val_features, n: int = 1000, seed: int = 0) -> dict:
-    """The per-epoch monitor: FD of n binarised samples (noise seed + 1) to validation features, class entropy,
-    confidence and smallest class fraction."""
-    from .classifier import features, predict_proba
-
-    x = binarize(G.sample(n, generator=utils.generator(seed + 1)))
-    cov = coverage_scores(predict_proba(classifier, x))
-    return {"fd_val": frechet_distance(features(classifier, x), val_features),
-            "class_entropy_val": cov["class_entropy"], "confidence_val": cov["confidence"],
-            "min_class_val": cov["min_class"]}

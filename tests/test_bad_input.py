@@ -120,15 +120,10 @@ def jem_sgld(x0=None, **kw):
     return lambda: jem.sgld(jem.JEMCNN(10), images(2) if x0 is None else x0, **kw)
 
 
-def gan_train(x=None, kind="wgan-gp", **kw):
-    kw = {"steps": 1, "batch_size": 4, "n_critic": 1, "show_progress": False, **kw}
+def gan_trainer(x=None, kind="gan", **kw):
     D = gan.Discriminator((8, 8)) if kind == "gan" else gan.Critic((8, 8))
-    return lambda: gan.train(kind, gan.Generator(4, (8, 8)), D, images(8) if x is None else x, **kw)
-
-
-def gan_trainer(x=None, **kw):
-    return lambda: gan.GANTrainer("gan", gan.Generator(4, (8, 8)), gan.Discriminator((8, 8)),
-                                  images(8) if x is None else x, **{"batch_size": 4, "n_critic": 1, **kw})
+    return lambda: gan.GANTrainer(kind, gan.Generator(4, (8, 8)), D, images(8) if x is None else x,
+                                  **{"batch_size": 4, "n_critic": 1, **kw})
 
 
 def means(method="ml-direct", real=None, init=None, **kw):
@@ -284,17 +279,15 @@ CASES = [
     ("jem.sgld proximal n_steps <0", jem_sgld(n_steps=-1, bound=0.03), ValueError, r"n_steps must be >= 0"),
     ("jem.sgld proximal bound 0", jem_sgld(bound=0.0), ValueError, r"bound must be positive"),
     # ---------------------------------------------------------------- GANs
-    ("gan.train NaN", gan_train(spoil(images(8), NAN)), ValueError, r"gan training: x holds 1 NaN"),
-    ("gan.train inf", gan_train(spoil(images(8), INF), kind="gan"), ValueError, r"gan training: x holds"),
-    ("gan.train int", gan_train((images(8) * 255).long()), TypeError, r"floating-point"),
-    ("gan.train wrong shape", gan_train(torch.rand(8, 3, 32, 32)), ValueError, r"\(N, 1, 28, 28\)"),
-    ("gan.train empty", gan_train(torch.empty(0, 1, 28, 28)), ValueError, r"at least batch_size"),
-    ("gan.train batch 0", gan_train(batch_size=0), ValueError, r"batch_size must be >= 1"),
-    ("gan.train steps <0", gan_train(steps=-1), ValueError, r"steps must be >= 0"),
-    ("gan.train kind", gan_train(kind="vae"), ValueError, r"kind must be"),
     ("GANTrainer NaN", gan_trainer(spoil(images(8), NAN)), ValueError, r"gan training: x holds 1 NaN"),
     ("GANTrainer batch 0", gan_trainer(batch_size=0), ValueError, r"batch_size must be >= 1"),
     ("GANTrainer run -1", lambda: gan_trainer()().run(-1), ValueError, r"GANTrainer.run: steps must be >= 0"),
+    ("GANTrainer inf", gan_trainer(spoil(images(8), INF), kind="wgan-gp"), ValueError, r"gan training: x holds"),
+    ("GANTrainer int", gan_trainer((images(8) * 255).long()), TypeError, r"gan training: x .*floating-point"),
+    ("GANTrainer wrong shape", gan_trainer(torch.rand(8, 3, 32, 32)), ValueError,
+     r"training images must be \(N, 1, 28, 28\), got \(8, 3, 32, 32\)"),
+    ("GANTrainer empty", gan_trainer(torch.empty(0, 1, 28, 28)), ValueError, r"need at least batch_size=4 images, got 0"),
+    ("GANTrainer kind", gan_trainer(kind="vae"), ValueError, r"kind must be 'gan', 'wgan' or 'wgan-gp', got 'vae'"),
     # ---------------------------------------------------------------- estimation
     ("estimate_means real NaN", means(real=spoil(pts(40), NAN)), ValueError, r"estimate_means: real holds 1 NaN"),
     ("estimate_means real inf", means(real=spoil(pts(40), INF)), ValueError, r"estimate_means: real holds"),
@@ -324,7 +317,7 @@ def test_the_case_ids_are_unique_and_cover_every_entry_point():
     assert len(ids) == len(set(ids))
     for entry in ("langevin", "langevin_step", "mala", "mala_proposal_terms", "annealed", "kde", "kde_grid",
                   "train_flow", "density_on_grid", "train_dsm", "train_sliced", "train_annealed_sliced", "ebm.sgld",
-                  "ebm.train", "jem.sgld", "gan.train", "GANTrainer", "estimate_means", "em_means"):
+                  "ebm.train", "jem.sgld", "GANTrainer", "estimate_means", "em_means"):
         assert any(i.split(" ")[0] == entry for i in ids), entry
 
 

@@ -353,9 +353,11 @@ def test_gan_training_on_the_device(accelerator, kind):
 
     G = gan.Generator(z_dim=4, hidden=(8, 8)).to(accelerator)
     D = (gan.Discriminator if kind == "gan" else gan.Critic)(hidden=(8, 8)).to(accelerator)
-    hist = gan.train(kind, G, D, _images(16, signed=False), steps=2, batch_size=4, n_critic=2, log_every=1,
-                     show_progress=False, noise_std=0.1 if kind == "gan" else 0.0)
-    assert len(hist["loss_g"]) >= 1
+    t = gan.GANTrainer(kind, G, D, _images(16, signed=False), batch_size=4, n_critic=2,
+                       noise_std=0.1 if kind == "gan" else 0.0)
+    out = t.run(2)
+    assert t.generator_steps == 2 and t.history["step"] == [2] and len(t.history["loss_g"]) == 1
+    assert {"loss_d", "loss_g"} <= out.keys()
     assert G.sample(3, generator=utils.generator(0)).device.type in ("meta", "cpu")
 
 

@@ -70,10 +70,11 @@ def test_critic_weights_within_clip_after_a_step():
     G, C = gan.init_weights(gan.Generator(16, (8,))), gan.init_weights(gan.Critic((8,)), std=0.5)
     assert max(p.abs().max() for p in C.parameters()) > 0.01  # starts outside the clip
     c = 0.01
-    h = gan.train("wgan", G, C, x, steps=1, batch_size=32, n_critic=2, clip=c, lr=0.1, show_progress=False)
+    t = gan.GANTrainer("wgan", G, C, x, batch_size=32, n_critic=2, clip=c, lr=0.1)  # clips once already
+    t.run(1)
     assert all((p.abs() <= c).all() for p in C.parameters())
     assert any((p.abs() == c).any() for p in C.parameters())  # large steps push some weights to the bound
-    assert h["config"]["optimizer"] == "RMSprop" and len(h["w_estimate"]) == 1
+    assert t.config["optimizer"] == "RMSprop" and len(t.history["w_estimate"]) == 1
 
 
 def test_clip_weights_rejects_nonpositive():
@@ -166,14 +167,16 @@ def test_training_loops_run_and_log(kind):
     x = (torch.rand(96, 1, 28, 28) > 0.8).float()
     G = gan.init_weights(gan.Generator(8, (4,)))
     D = gan.init_weights(gan.Discriminator((4,)) if kind == "gan" else gan.Critic((4,)))
-    calls = []
-    h = gan.train(kind, G, D, x, steps=3, batch_size=16, log_every=1, show_progress=False,
-                  monitor=lambda g: calls.append(1) or {"fd": 1.0}, monitor_every=2)
-    assert h["step"] == [0, 1, 2] and len(h["loss_d"]) == 3
-    assert h["monitor"]["fd"] == [1.0, 1.0] and h["monitor"]["step"] == [1, 3]
+    t = gan.GANTrainer(kind, G, D, x, batch_size=16)
+    for _ in range(3):
+        t.run(1)
+    h = t.history
+    assert h["step"] == [1, 2, 3] and len(h["loss_d"]) == len(h["loss_g"]) == 3
+    assert all(np.isfinite(h[k]).all() for k in ("loss_d", "loss_g"))
     assert ("w_estimate" in h) == (kind != "gan") and ("d_real" in h) == (kind == "gan")
+    assert ("gp" in h) == (kind == "wgan-gp")
     if kind == "wgan-gp":
-        assert h["config"]["betas"] == [0.5, 0.9] and h["config"]["gp_weight"] == 10.0
+        assert t.config["betas"] == [0.5, 0.9] and t.config["gp_weight"] == 10.0
 
 
 def test_training_is_reproducible():
@@ -182,19 +185,19 @@ def test_training_is_reproducible():
     for _ in range(2):
         torch.manual_seed(0)
         G, C = gan.init_weights(gan.Generator(8, (4,))), gan.init_weights(gan.Critic((4,)))
-        gan.train("wgan-gp", G, C, x, steps=2, batch_size=16, seed=3, show_progress=False)
+        gan.GANTrainer("wgan-gp", G, C, x, batch_size=8, seed=3).run(2)
         out.append(G.sample(4, generator=torch.Generator().manual_seed(0)))
     torch.testing.assert_close(out[0], out[1])
 
 
-def test_train_rejects_bad_input():
+def test_trainer_rejects_bad_input():
     G, C = gan.Generator(8, (4,)), gan.Critic((4,))
-    with pytest.raises(ValueError, match="kind"):
-        gan.train("vae", G, C, torch.zeros(64, 1, 28, 28), 1)
-    with pytest.raises(ValueError, match=r"\(N, 1, 28, 28\)"):
-        gan.train("wgan", G, C, torch.zeros(64, 28, 28), 1)
-    with pytest.raises(TypeError, match="Discriminator"):
-        gan.train("gan", G, C, torch.zeros(64, 1, 28, 28), 1, batch_size=8)
+    with pytest.raises(ValueError, match="kind must be 'gan', 'wgan' or 'wgan-gp'"):
+        gan.GANTrainer("vae", G, C, torch.zeros(64, 1, 28, 28))
+    with pytest.raises(ValueError, match=r"training images must be \(N, 1, 28, 28\)"):
+        gan.GANTrainer("wgan", G, C, torch.zeros(64, 28, 28))
+    with pytest.raises(TypeError, match="needs a Discriminator"):
+        gan.GANTrainer("gan", G, C, torch.zeros(64, 1, 28, 28), batch_size=8)
 
 
 def test_coverage_scores():
@@ -207,15 +210,6 @@ def test_coverage_scores():
     one = gan.coverage_scores(torch.eye(10)[[3] * 20])  # mode collapse onto one class
     assert one["class_entropy"] == pytest.approx(0.0) and one["max_class"] == 1.0
     assert one["inception_score"] == pytest.approx(1.0, rel=1e-6)
-
-
-def test_train_stops_on_the_time_budget():
-    torch.manual_seed(0)
-    x = (torch.rand(64, 1, 28, 28) > 0.8).float()
-    h = gan.train("gan", gan.Generator(8, (4,)), gan.Discriminator((4,)), x, steps=50, batch_size=16,
-                  max_seconds=0.0, show_progress=False, monitor=lambda g: {"fd": 0.0}, monitor_every=10)
-    assert h["config"]["steps"] == 1 and h["config"]["planned_steps"] == 50 and h["config"]["stopped_by_time"]
-    assert h["step"] == [0] and h["monitor"]["step"] == [1]
 
 
 # ----------------------------------------------------------------------------- DCGAN-style networks
