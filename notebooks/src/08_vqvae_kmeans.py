@@ -25,6 +25,7 @@
 import numpy as np
 import torch
 import matplotlib.pyplot as plt
+from IPython.display import Markdown, display
 from sklearn.metrics import confusion_matrix
 
 from helpers import checkpoints, classifier, data, plotting, scaled, utils, vqvae
@@ -394,12 +395,14 @@ for name, s in SETS.items():
                                acc=float(np.mean(named10[p["clusters"]] == s["y"]))))
     pct = vqvae.label_percentages(s["y"], p["clusters"], n_classes=10)
     sizes = np.bincount(p["clusters"], minlength=p["k"])
-    print(f"\n% of each true label within every cluster (K={p['k']}; rows sum to 100); the cluster's name "
-          f"from {N_PER_CLUSTER} examples (draw 0) and from all labels:")
-    print(vqvae.format_table(pct, [f"cluster {c}" for c in range(p["k"])], names,
-                             extra={"size": sizes, "by 10": [names[m] for m in p["draws"][0]["named"]],
-                                    "by all": [names[m] for m in p["named"]]}))
-    print()
+    table = [f"**{name}**: % of each true label within every cluster (K={p['k']}; rows sum to 100), and the "
+             f"cluster's name from {N_PER_CLUSTER} examples (draw 0) and from all labels", "",
+             "| cluster | " + " | ".join(names) + " | size | named from 10 | named from all |",
+             "|---|" + "---|" * (len(names) + 3)]
+    for c in range(p["k"]):
+        table.append(f"| {c} | " + " | ".join(f"{v:.1f}" for v in pct[c]) + f" | {sizes[c]} | "
+                     f"{names[p['draws'][0]['named'][c]]} | {names[p['named'][c]]} |")
+    display(Markdown("\n".join(table)))
 
 fig, axes = plotting.subplots(2, size=5.2)
 for ax, (name, s) in zip(axes, SETS.items()):
