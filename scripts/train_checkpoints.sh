@@ -10,10 +10,11 @@ run scripts/train_mnist_classifier.py --epochs 6
 PY="$PY" bash scripts/train_hw2_energy_chain.sh  # HW2's energy: three runs and an average (see the script)
 run scripts/train_vqvae.py --data mnist
 run scripts/train_vqvae.py --data fashion
-run scripts/train_hoda_gans.py --only classifier
-# DCGAN-style GAN / WGAN / WGAN-GP, equal epochs, two seeds, and the instance-noise control (resumable: --resume)
-for s in 0 1; do run scripts/train_hoda_gans.py --models gan wgan wgan-gp --seed "$s" --epochs 40 --resume; done
-run scripts/train_hoda_gans.py --models gan-noise --seed 0 --epochs 40 --resume
+run scripts/train_hoda_gans.py --only classifier referee controls
+# DCGAN GAN / WGAN / WGAN-GP and the instance-noise GAN, 10,000 generator steps each, two seeds (resumable:
+# --resume), then copied to checkpoints/ in float16
+for s in 0 1; do run scripts/train_hoda_gans.py --models gan gan-noise wgan wgan-gp --seed "$s" --steps 10000 --resume; done
+run scripts/train_hoda_gans.py --publish
 run scripts/train_ebm_mnist_conditional.py --minutes 40 --ce-weight 1
 run scripts/train_jem.py --method jem --minutes 30 --lr 3e-5 --px-weight 0.1
 run scripts/train_jem.py --method jempp --minutes 30 --lr 3e-5 --px-weight 0.1
