@@ -143,13 +143,12 @@ plt.show()
 #   is one of the ten digits with probability at least 0.9.
 # - **A classifier two-sample test (C2ST)**: a fresh small CNN is trained to tell 2,000 generated images from
 #   2,000 test digits and scored on images it did not train on (two folds). Accuracy 0.5 means it cannot tell
-#   them apart, 1.0 that it always can; the 95% interval is binomial. This test is the most expensive (about
-#   half a CPU minute each), so its results are read from the records of the training script, which ran
-#   `helpers.referee.image_scores` on the same images this notebook draws.
+#   them apart, 1.0 that it always can; the 95% interval is binomial. Being the slowest score (half a CPU minute
+#   each), it is read from the training script's records, computed on the same images this notebook draws.
 # - **A simple property, in several pieces**: the share of images whose ink falls into more than one connected
-#   piece. A handwritten Persian digit is one stroke, so this counts stray specks and broken strokes, a cue any
-#   judge of realism can see.
-#
+#   piece: a handwritten Persian digit is one stroke, so this counts stray specks and broken strokes.
+
+# %% [markdown]
 # The controls (`helpers.referee.control_sets`, `N_CONTROL` images each, made from a seed the referee never
 # trained on): held-out real digits from the validation split, pixel noise, smooth blobs, random strokes, and
 # digits cut and mixed. An FD estimated from fewer images is larger (its covariances are noisier), so the last
