@@ -18,7 +18,7 @@ import torch.nn as nn
 import torchvision.transforms.functional as TF
 
 from . import classifier, utils
-from .gan import frechet_distance
+from .gan import binarize, frechet_distance
 
 Tensor = torch.Tensor
 SIZE = 28
@@ -287,4 +287,15 @@ def image_scores(x: Tensor, clf: nn.Module, ref: nn.Module | None, feats: dict, 
     if x_c2st is not None:
         t = classifier.c2st(x_c2st, x[:len(x_c2st)], steps=c2st_steps, seed=seed)
         out["c2st_accuracy"], out["c2st_ci95"], out["c2st_n"] = t["accuracy"], t["ci95"], t["n"]
+    return out
+
+
+def monitor_scores(G: nn.Module, clf: nn.Module, ref: nn.Module | None, val_feats: dict, seed: int,
+                   n: int = 1000) -> dict:
+    """The scores along training of n binarised samples of G (noise seed + 1) against `val_feats`: fd_val,
+    confidence_val and, when there is a referee, fd_referee_val and digit_share_val."""
+    s = image_scores(binarize(G.sample(n, generator=utils.generator(seed + 1))), clf, ref, val_feats)
+    out = {"fd_val": s["fd"], "confidence_val": s["confidence"]}
+    if ref is not None:
+        out["fd_referee_val"], out["digit_share_val"] = s["fd_referee"], s["digit_share"]
     return out

@@ -209,19 +209,9 @@ def save_generator(name: str, seed: int, trainer: gan.GANTrainer, splits, comman
         "metrics": metrics, "history": h, "threads": torch.get_num_threads()})
 
 
-def monitor_scores(G, clf, ref, val_feats: dict, seed: int) -> dict:
-    """The scores along training (MONITOR_KEYS) of N_MONITOR binarised samples of G against the validation split;
-    the referee's two are absent while it is not trained."""
-    s = referee.image_scores(gan.binarize(G.sample(N_MONITOR, generator=utils.generator(seed + 1))), clf, ref, val_feats)
-    out = {"fd_val": s["fd"], "confidence_val": s["confidence"]}
-    if ref is not None:
-        out["fd_referee_val"], out["digit_share_val"] = s["fd_referee"], s["digit_share"]
-    return out
-
-
 def monitor(t: gan.GANTrainer, clf, ref, val_feats: dict, seed: int) -> dict:
-    return {**monitor_scores(t.G, clf, ref, val_feats, seed), "cpu_seconds_total": sum(t.history["cpu_seconds"]),
-            "loadavg_1min": os.getloadavg()[0]}
+    return {**referee.monitor_scores(t.G, clf, ref, val_feats, seed, N_MONITOR),
+            "cpu_seconds_total": sum(t.history["cpu_seconds"]), "loadavg_1min": os.getloadavg()[0]}
 
 
 def append_aligned(history: dict, key: str, value) -> None:
@@ -248,7 +238,7 @@ def rescore(names: list[str], seed: int, splits) -> None:
         for step in h["step"]:
             snap = run_dir() / "snapshots" / f"{file_stem(name, seed)}_G_step{step:06d}.pt"
             G.load_state_dict(torch.load(snap, map_location="cpu", weights_only=True))
-            s = monitor_scores(G, clf, ref, val_feats, seed)
+            s = referee.monitor_scores(G, clf, ref, val_feats, seed, N_MONITOR)
             for k in MONITOR_KEYS:
                 fresh[k].append(s.get(k))
         h.update(fresh)

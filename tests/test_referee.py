@@ -224,6 +224,24 @@ def test_image_scores_of_a_set_against_itself_and_against_noise(one_thread):
     assert "fd_referee" not in only_clf and "digit_share" not in only_clf
 
 
+
+def test_monitor_scores_are_the_image_scores_of_the_seeded_binarised_samples(one_thread):
+    from helpers import gan
+
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        G = gan.init_weights(gan.DCGANGenerator(8, 4)).eval()
+        clf, ref = classifier.SmallCNN(width=4).eval(), referee.LeNet5().eval()
+    real = coded_digits(torch.arange(100) % 10)
+    feats = referee.reference_features(clf, ref, real)
+    got = referee.monitor_scores(G, clf, ref, feats, seed=3, n=50)
+    want = referee.image_scores(gan.binarize(G.sample(50, generator=utils.generator(4))), clf, ref, feats)
+    assert got == {"fd_val": want["fd"], "confidence_val": want["confidence"], "fd_referee_val": want["fd_referee"],
+                   "digit_share_val": want["digit_share"]}
+    assert set(referee.monitor_scores(G, clf, None, {"classifier": feats["classifier"]}, seed=3, n=50)) == {
+        "fd_val", "confidence_val"}
+
+
 # ----------------------------------------------------------------------------- bad input
 def test_bad_input_is_refused_with_clear_messages():
     g = utils.generator(0)

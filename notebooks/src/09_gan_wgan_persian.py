@@ -290,9 +290,7 @@ def train_here(name, seed):
     every = max(STEPS_HERE // 20, 1)
     for _ in utils.progress(range(0, STEPS_HERE, every), desc=f"{name} seed {seed}"):
         t.run(min(every, STEPS_HERE - t.generator_steps))
-        s = referee.image_scores(gan.binarize(t.G.sample(N_MONITOR, generator=utils.generator(seed + 1))),
-                                 clf, ref, feats_va)
-        for key, v in (("fd_val", s["fd"]), ("fd_referee_val", s["fd_referee"]), ("digit_share_val", s["digit_share"])):
+        for key, v in referee.monitor_scores(t.G, clf, ref, feats_va, seed, N_MONITOR).items():
             t.history.setdefault(key, []).append(v)
     t.history["cpu_seconds_total"] = np.cumsum(t.history["cpu_seconds"]).tolist()
     return t.G.eval(), {"generator_steps": t.generator_steps, "planned_generator_steps": STEPS_HERE, "complete": True,
