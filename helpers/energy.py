@@ -102,20 +102,27 @@ BOX_CARRIER = 2  # the channel that carries sum_i [relu(x_i - 1) + relu(-x_i)] f
 _LEAKY = 0.2
 
 
-def box_penalty(x: torch.Tensor) -> torch.Tensor:
-    """sum_i [relu(x_i - 1) + relu(-x_i)] over each image's pixels, (B,): how far x lies outside [0, 1]^D."""
-    return (torch.relu(x - 1) + torch.relu(-x)).reshape(x.shape[0], -1).sum(1)
+def box_penalty(x: torch.Tensor, margin: float = 0.0) -> torch.Tensor:
+    """sum_i [relu(x_i - 1 - m) + relu(-m - x_i)] over each image's pixels, (B,): how far x lies outside
+    [-m, 1 + m]^D, the box widened by the margin m on each side."""
+    return (torch.relu(x - 1 - margin) + torch.relu(-margin - x)).reshape(x.shape[0], -1).sum(1)
 
 
-def prox_box(y: torch.Tensor, t: float) -> torch.Tensor:
-    """argmin_x |x - y|^2 / 2 + t * box_penalty(x), pixel by pixel: y moved towards [0, 1] by at most t."""
-    return torch.where(y < 0, (y + t).clamp(max=0.0), torch.where(y > 1, (y - t).clamp(min=1.0), y))
+def prox_box(y: torch.Tensor, t: float, margin: float = 0.0) -> torch.Tensor:
+    """argmin_x |x - y|^2 / 2 + t * box_penalty(x, margin), pixel by pixel: y moved towards [-m, 1 + m] by at most t."""
+    lo, hi = -margin, 1.0 + margin
+    return torch.where(y < lo, (y + t).clamp(max=lo), torch.where(y > hi, (y - t).clamp(min=hi), y))
 
 
-def box_constraints(model: ResNet, c: float) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
-    """{parameter name: (mask, value)}: the entries that make E(x) = c * box_penalty(x) + (the rest) exactly.
+def box_margin(model: ResNet) -> float:
+    """The margin m of a box built into the model by box_constraints, read from in_conv's bias on channel 1 (-m)."""
+    return -model._el["in_conv"].bias[1].item()
 
-    in_conv's channels 0 and 1 compute x - 1 and -x; level 1's first block turns them into their ReLUs
+
+def box_constraints(model: ResNet, c: float, margin: float = 0.0) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+    """{parameter name: (mask, value)}: the entries that make E(x) = c * box_penalty(x, margin) + (the rest) exactly.
+
+    in_conv's channels 0 and 1 compute x - 1 - m and -m - x; level 1's first block turns them into their ReLUs
     (relu(h) = a leaky(leaky(h)) + b leaky(-leaky(h)), with a = (1 - s/(1+s))/(1-s), b = (s/(1+s))/(1-s) for
     the leaky slope s), summed into channel BOX_CARRIER; every later block adds nothing to that channel, the
     down-sampling shortcuts sum-pool it (2x2 ones), and out_fc weighs it by c. Padded border positions give 0.
@@ -137,7 +144,12 @@ def box_constraints(model: ResNet, c: float) -> dict[str, tuple[torch.Tensor, to
     def in_conv(v):
         v[0, 0, 1, 1], v[1, 0, 1, 1] = 1.0, -1.0
     fix("_el.in_conv.weight", slice(0, 2), in_conv)
-    fix("_el.in_conv.bias", slice(0, 2), lambda v: v.__setitem__(0, -1.0))
+    if margin < 0:
+        raise ValueError(f"margin must be >= 0 (the walls sit at -margin and 1 + margin), got {margin}")
+
+    def in_bias(v):
+        v[0], v[1] = -1.0 - margin, -margin
+    fix("_el.in_conv.bias", slice(0, 2), in_bias)
 
     def conv_1(v):  # rows 2..5: +l0, -l0, +l1, -l1 (centre taps), l = leaky(in_conv channel)
         v[2, 0, 1, 1], v[3, 0, 1, 1], v[4, 1, 1, 1], v[5, 1, 1, 1] = 1.0, -1.0, 1.0, -1.0
@@ -343,6 +355,13 @@ def ray_rises_share(model: torch.nn.Module, x: torch.Tensor, lams=RAY_LAMS) -> f
     return (e[1:] > e[:1]).all(0).float().mean().item()
 
 
+@torch.no_grad()
+def blank_energy_quantile(model: torch.nn.Module, x: torch.Tensor) -> float:
+    """Share of the digits x whose energy is below that of the all-black image (1: the blank is less likely than all)."""
+    e = model(torch.cat([torch.zeros_like(x[:1]), x]))
+    return (e[1:] < e[0]).float().mean().item()
+
+
 def share_outside(x: torch.Tensor, margin: float = 0.1) -> float:
     """Share of pixels outside [-margin, 1 + margin] (issue 18's confinement bar: at most 1% with margin 0.1)."""
     return ((x < -margin) | (x > 1 + margin)).float().mean().item()
@@ -350,7 +369,7 @@ def share_outside(x: torch.Tensor, margin: float = 0.1) -> float:
 
 __all__ = ["ResNet", "freeze", "energy_fn", "energy_score", "chunked", "CPU_CHUNK", "hw2_step_size", "sample_hw2", "heldout_split", "mnist_split", "MNISTSplit",
            "load_attachment", "load_energy", "load_classifier", "quality", "passes_bar", "psnr",
-           "denoise_score", "ray_energy", "RAY_LAMS", "ray_rises_share", "share_outside", "box_penalty", "prox_box", "box_constraints", "impose", "BOX_CARRIER"]
+           "denoise_score", "ray_energy", "RAY_LAMS", "ray_rises_share", "blank_energy_quantile", "share_outside", "box_penalty", "prox_box", "box_margin", "box_constraints", "impose", "BOX_CARRIER"]
 
 
 def ssim(x: torch.Tensor, ref: torch.Tensor, data_range: float = 1.0, win: int = 7) -> torch.Tensor:

@@ -28,6 +28,23 @@ weights on the same chains' seed, a paired comparison), --horizon (buffer chains
 sampler makes, on a K'-step grid that costs 2000/K' times less; the box's kink is handled by its exact proximal step,
 helpers.energy.prox_box, since a coarse step across a slope of 1000 would bounce). The trials and their readings:
 checkpoints/hw2_energy_trials.json.
+Options added for issue 28 (a density on which Parts II-IV work): --wall-margin m (the box's walls at -m and 1 + m, off
+the data, since MNIST's black background on the wall's kink costs MALA every proposal), --persistent-share (part of the
+short-run negatives carry on from a persistent buffer, one Task 5 time T per visit up to --persistent-horizon T, so
+training also sees the horizons of Tasks 6, 10 and 13), --grad-penalty / --grad-penalty-on (alpha mean |grad_x E|^2 at
+the real digits, or at the real digits and the negatives: a smooth energy on the data, and a coarse short-run step that
+stays stable), and --bars-only (hw2_bars: every bar of issue 28 on a checkpoint, written into its record).
+Issue 28's pilots (16-20 min each, 1 thread, warm start from the shipped energy, walls at -0.1 / 1.1, half persistent
+negatives, seed 21): without a gradient penalty the run diverged within 50 iterations (energy gap 1e5, negatives
+escaping to -4.6); a penalty of 1e-4 on the real digits (data noise 0.03) lasted 170 iterations, 1e-5 lasted 130, 1e-4
+on real digits and negatives with lr 5e-5 lasted 130; 1e-3 on both (lr 1e-4) stayed stable: run P5, continued as the
+long run. Logs and states: runs/hw2_28/ (git-ignored).
+Selection rule of issue 28, declared before the long run's candidates were scored: every candidate (the shipped energy
+and the long run's snapshots) gets hw2_bars' quick version (30 chains, seed 7, MALA 50 steps, Task 10 10 x 200, the first
+10 attachment digits, one posterior sample each); the bars are grouped by task -- Task 5 (mean max-prob, smallest class,
+pixels outside, ray test), Task 6 (both), the blank image, MALA at 2/256, MALA in Task 10, denoising (both) -- and the
+candidate with the most groups passed wins; ties go to the larger sum over groups of the share of the group's bars
+passed, then to Task 5's smallest class share. The shipped record's bars are then the full version (100 chains, seed 11).
 At the end: 100 chains of Task 5's sampler (U[0, 1], sqrt(2 eps) = 2/256, K = 2000) labelled by the shipped
 classifier (checkpoints/mnist_classifier.pt; trained first if missing), written into the record.
 """
@@ -49,6 +66,7 @@ from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from helpers import checkpoints as ckpt  # noqa: E402
 from helpers import energy  # noqa: E402
+from helpers import samplers, utils  # noqa: E402
 from helpers.samplers import langevin, langevin_step  # noqa: E402
 from helpers.utils import seed_everything  # noqa: E402
 
@@ -86,6 +104,32 @@ def parse():
                    help="c > 0: build c * sum_i [relu(x_i - 1) + relu(-x_i)] into the ResNet by construction "
                         "(helpers.energy.box_constraints; re-imposed after every optimizer step), so the energy rises "
                         "outside [0, 1]^784 and the chains stay in the box (0: off)")
+    p.add_argument("--wall-margin", type=float, default=0.0,
+                   help="m >= 0: with --box-penalty, the walls sit at -m and 1 + m instead of 0 and 1, outside the data, so "
+                        "MNIST's black background does not rest on the wall's kink (which costs MALA its acceptance)")
+    p.add_argument("--persistent-share", type=float, default=0.0,
+                   help="with --short-run: this share of each batch's negatives comes from a persistent buffer of chains that "
+                        "carry on where they stopped (each visit one more Task 5 time T), so the negatives also cover the "
+                        "longer horizons of Tasks 6, 10 and 13 (0: all negatives are fresh short runs)")
+    p.add_argument("--persistent-buffer", type=int, default=128, help="chains in the persistent buffer")
+    p.add_argument("--persistent-horizon", type=float, default=24.0,
+                   help="a persistent chain restarts from U[0, 1] once it has run this many times T (Task 10 runs ~23 T)")
+    p.add_argument("--grad-penalty", type=float, default=0.0,
+                   help="weight of mean_b |grad_x E(x_b)|^2 at the (noisy) real digits: keeps the energy smooth on the data, "
+                        "so MALA's proposals there are accepted and a denoising likelihood is not swamped (0: off)")
+    p.add_argument("--grad-penalty-on", choices=["real", "both"], default="real",
+                   help="where the gradient penalty applies: the real digits only, or the negatives too (where a sharp "
+                        "energy makes the coarse short-run step unstable)")
+    p.add_argument("--bars-only", action="store_true",
+                   help="no training: run the issue-28 bars (hw2_bars) on the checkpoint --out and write them into its record")
+    p.add_argument("--select", nargs="+", default=None, metavar="CHECKPOINT",
+                   help="no training: rank these checkpoints by the declared selection rule (selection_key) on the bars "
+                        "in their records (run --bars-only --bars-quick --bars-seed 7 on each first)")
+    p.add_argument("--bars-chains", type=int, default=100, help="chains of Task 5's and Task 6's samplers in hw2_bars")
+    p.add_argument("--bars-seed", type=int, default=11, help="seed of hw2_bars (not used in training or selection)")
+    p.add_argument("--bars-quick", action="store_true",
+                   help="pilots' version of the bars: MALA 50 steps, Task 10 10 chains x 200 steps, 10 attachment digits")
+    p.add_argument("--bars-posterior", type=int, default=4, help="posterior samples per attachment digit in hw2_bars")
     p.add_argument("--state", default=None,
                    help="also save the full training state (weights, optimizer, buffer, RNG, history) here at every "
                         "save, to resume a run in a later working period with --resume-state")
@@ -138,17 +182,100 @@ def data_description(split) -> str:
             f"helpers.energy.heldout_split(seed={energy.HELDOUT_SEED}) held out")
 
 
-def short_run_negatives(x0, score, c, horizon, k, generator):
-    """k proximal Langevin steps of size horizon / k on E = c * box_penalty + (the rest): the learned part by a
-    Langevin step, the box by its exact proximal step (a coarse step across the box's kink would bounce)."""
+def compact_optimizer_state(opt: torch.optim.Adam) -> dict:
+    """Adam's state without exp_avg when beta1 = 0 (then exp_avg is just the last gradient, overwritten at the next
+    step), so that a committed training state stays small; full_optimizer_state restores it as zeros."""
+    sd = opt.state_dict()
+    if all(group["betas"][0] == 0 for group in sd["param_groups"]):
+        sd["state"] = {k: {n: v for n, v in st.items() if n != "exp_avg"} for k, st in sd["state"].items()}
+    return sd
+
+
+def full_optimizer_state(sd: dict) -> dict:
+    """The inverse of compact_optimizer_state: a missing exp_avg comes back as zeros (exact when beta1 = 0)."""
+    sd["state"] = {k: {"exp_avg": torch.zeros_like(st["exp_avg_sq"]), **st} if "exp_avg" not in st else st
+                   for k, st in sd["state"].items()}
+    return sd
+
+
+def short_run_negatives(x0, score, c, horizon, k, generator, margin=0.0):
+    """k proximal Langevin steps of size horizon / k on E = c * box_penalty(., margin) + (the rest): the learned part
+    by a Langevin step, the box by its exact proximal step (a coarse step across the box's kink would bounce)."""
     h = horizon / k
 
     def learned(x):  # -grad of (E - c * box_penalty)
-        return score(x) + c * ((x > 1).float() - (x < 0).float())
+        return score(x) + c * ((x > 1 + margin).float() - (x < -margin).float())
     x = x0
     for _ in range(k):
-        x = energy.prox_box(langevin_step(x, learned, h, generator=generator).detach(), h * c)
+        x = energy.prox_box(langevin_step(x, learned, h, generator=generator).detach(), h * c, margin)
     return x
+
+
+def hw2_bars(model, classifier, split, n=100, seed=11, n_post=4, mala_steps=200, task10=(20, 1000),
+             n_digits=30) -> dict:
+    """Issue 28's bars, measured with the homework's own samplers (seeds seed, seed + 1, ...):
+    Task 5 (n chains from U[0, 1], 2/256, K = 2000): mean max-prob, smallest class share, pixels outside [-0.1, 1.1];
+    the ray test and the blank image's quantile on the 1,000 held-out digits; Task 6 (n chains, 3/256, K = 2000): mean
+    max-prob and largest class share; MALA at 2/256 for `mala_steps` steps from Task 5's end states; Task 10's MALA at
+    3/256 (task10 = (chains, steps) after its 500-step Langevin warm start); Task 13/14 on the 30 attachment digits at
+    sigma = 50/256 and 100/256 (n_post posterior chains of K = 2000 from y): clamped PSNR of the MMSE estimate minus the
+    noisy input's (mean and s.e. over the digits) and the share of perceptual samples that keep the digit's class.
+    A quick version for pilots: fewer chains, steps and digits (n_digits < 30: the first n_digits)."""
+    t0, c0 = time.time(), time.process_time()
+    m = energy.freeze(model, channels_last=True)
+    E = energy.energy_fn(m)
+    score = energy.energy_score(m)
+    log_p = lambda x: -E(x)  # noqa: E731
+    n2, n3 = 2 / 256, 3 / 256
+    e2, e3 = energy.hw2_step_size(n2), energy.hw2_step_size(n3)
+    out = {"n": n, "seed": seed}
+
+    def run(n_chains, eps, k, s):
+        g = utils.generator(s)
+        return langevin(utils.rand((n_chains, 1, 28, 28), generator=g), score, eps, k, generator=g)
+    x5 = run(n, e2, 2000, seed)
+    q5 = energy.quality(classifier, x5)
+    out.update(mean_max_prob=q5["mean_max_prob"], min_class_fraction=q5["min_class_fraction"],
+               class_fractions=q5["class_fractions"], pixels_outside_box=energy.share_outside(x5),
+               pixel_range=[x5.min().item(), x5.max().item()],
+               ray_rises_share=energy.ray_rises_share(m, split.x_heldout),
+               blank_energy_quantile=energy.blank_energy_quantile(m, split.x_heldout))
+    x6 = run(n, e3, 2000, seed + 1)
+    q6 = energy.quality(classifier, x6)
+    out.update(task6_mean_max_prob=q6["mean_max_prob"], task6_max_class_fraction=max(q6["class_fractions"]),
+               task6_class_fractions=q6["class_fractions"], task6_pixels_outside_box=energy.share_outside(x6))
+    out["mala_accept_2_256"] = samplers.mala(x5, log_p, e2, mala_steps, generator=utils.generator(seed + 2)).acceptance_rate
+    nc, k10 = task10
+    warm = run(nc, e2, 500, seed + 3)
+    out["mala_accept_task10"] = samplers.mala(warm, log_p, e3, k10, generator=utils.generator(seed + 4)).acceptance_rate
+    out["mala_task10_chains_steps"] = [nc, k10]
+    att = energy.load_attachment()
+    clean, labels = att["clean"][:n_digits], torch.as_tensor(att["labels"])[:n_digits]
+    den = {}
+    for sig in (50, 100):
+        noisy = att[f"noisy_{sig}"][:n_digits]
+        y = noisy.repeat(n_post, 1, 1, 1)
+        g = utils.generator(seed + 5 + sig)
+        xp = langevin(y, energy.denoise_score(m, y, sig / 256), e2, 2000, generator=g).view(n_post, len(clean), 1, 28, 28)
+        mmse = xp.mean(0).clamp(0, 1)
+        gain = energy.psnr(mmse, clean) - energy.psnr(noisy.clamp(0, 1), clean)
+        kept = torch.tensor(energy.quality(classifier, xp.flatten(0, 1))["labels"]) == labels.repeat(n_post)
+        den[str(sig)] = {"mmse_psnr_gain_db": gain.mean().item(),
+                         "mmse_psnr_gain_se": (gain.std() / math.sqrt(len(gain))).item(),
+                         "class_kept": kept.float().mean().item(), "n_post": n_post}
+    out["denoise"] = den
+    out["quick"] = {"mala_steps": mala_steps, "n_digits": n_digits} if n_digits < 30 else False
+    out["passes"] = {"mean_max_prob": out["mean_max_prob"] >= 0.9, "min_class_fraction": out["min_class_fraction"] >= 0.05,
+                     "pixels_outside_box": out["pixels_outside_box"] <= 0.01, "ray_rises_share": out["ray_rises_share"] >= 0.95,
+                     "task6_mean_max_prob": out["task6_mean_max_prob"] >= 0.8,
+                     "task6_max_class_fraction": out["task6_max_class_fraction"] <= 0.3,
+                     "blank_energy_quantile": out["blank_energy_quantile"] >= 0.95,
+                     "mala_accept_2_256": out["mala_accept_2_256"] >= 0.3, "mala_accept_task10": out["mala_accept_task10"] >= 0.05,
+                     "denoise_mmse_gain": all(d["mmse_psnr_gain_db"] > 0 for d in den.values()),
+                     "denoise_class_kept": den["50"]["class_kept"] >= 0.7 and den["100"]["class_kept"] >= 0.5}
+    out["seconds"], out["cpu_seconds"] = round(time.time() - t0, 1), round(time.process_time() - c0, 1)
+    model.train().requires_grad_(True)
+    return out
 
 
 def evaluate(model, classifier, args, seed=1, n=None):
@@ -190,6 +317,50 @@ def eval_only(args):
     print("record updated", args.out, full["sha256"][:12], flush=True)
 
 
+BAR_GROUPS = {"Task 5": ("mean_max_prob", "min_class_fraction", "pixels_outside_box", "ray_rises_share"),
+              "Task 6": ("task6_mean_max_prob", "task6_max_class_fraction"), "blank": ("blank_energy_quantile",),
+              "MALA 2/256": ("mala_accept_2_256",), "MALA Task 10": ("mala_accept_task10",),
+              "denoising": ("denoise_mmse_gain", "denoise_class_kept")}
+
+
+def selection_key(q: dict) -> tuple:
+    """Issue 28's declared rule on hw2_bars' output: (groups passed, sum of the groups' pass shares, Task 5's smallest class)."""
+    shares = [sum(q["passes"][k] for k in keys) / len(keys) for keys in BAR_GROUPS.values()]
+    return sum(sh == 1 for sh in shares), sum(shares), q["min_class_fraction"]
+
+
+def select(paths) -> str:
+    """Print the candidates' bars (their records' quality_bar) ranked by selection_key; return the winner's path."""
+    rows = []
+    for path in paths:
+        q = ckpt.load_record(path)["quality_bar"]
+        rows.append((selection_key(q), path, q))
+    rows.sort(key=lambda r: r[0], reverse=True)
+    for key, path, q in rows:
+        print(f"{Path(path).name:>28}: groups {key[0]}, shares {key[1]:.2f}, smallest class {key[2]:.2f} | conf "
+              f"{q['mean_max_prob']:.3f} | task6 {q['task6_mean_max_prob']:.3f}/{q['task6_max_class_fraction']:.2f} | blank "
+              f"{q['blank_energy_quantile']:.2f} | MALA {q['mala_accept_2_256']:.3f}/{q['mala_accept_task10']:.3f} | denoise "
+              f"{q['denoise']['50']['mmse_psnr_gain_db']:+.1f}/{q['denoise']['100']['mmse_psnr_gain_db']:+.1f} dB, kept "
+              f"{q['denoise']['50']['class_kept']:.2f}/{q['denoise']['100']['class_kept']:.2f}", flush=True)
+    print("selected:", rows[0][1], flush=True)
+    return rows[0][1]
+
+
+def bars_only(args):
+    """Run hw2_bars on the checkpoint --out and write them into its record as `quality_bar` (issue 28's keys)."""
+    rec = ckpt.load_record(args.out)
+    model = ckpt.load_into(energy.ResNet(1), args.out)
+    quick = dict(mala_steps=50, task10=(10, 200), n_digits=10) if args.bars_quick else {}
+    q = hw2_bars(model, energy.load_classifier(), energy.mnist_split(), n=args.bars_chains, seed=args.bars_seed,
+                 n_post=args.bars_posterior, **quick)
+    print("BARS", json.dumps(q), flush=True)
+    skip = {"file", "sha256", "created", "python", "torch", "machine"}
+    keep = {k: v for k, v in rec.items() if k not in skip}
+    keep.update({"quality_bar": q, "bars_command": command_line(), "load_avg_1min_bars": round(os.getloadavg()[0], 2)})
+    full = ckpt.save_checkpoint(ckpt.load_state_dict(args.out), args.out, keep)
+    print("record updated", args.out, full["sha256"][:12], flush=True)
+
+
 def average_snapshots(args):
     """The uniform average of several state dicts of one run, evaluated and saved with its record."""
     paths = [ckpt.resolve(p) for p in args.average]
@@ -227,6 +398,10 @@ def main():
         return eval_only(args)
     if args.average:
         return average_snapshots(args)
+    if args.bars_only:
+        return bars_only(args)
+    if args.select:
+        return select(args.select)
     g = seed_everything(args.seed)
 
     split = energy.mnist_split()
@@ -245,7 +420,7 @@ def main():
             return energy.load_classifier()
 
     model = energy.ResNet(1)
-    box = energy.box_constraints(model, args.box_penalty) if args.box_penalty else None
+    box = energy.box_constraints(model, args.box_penalty, args.wall_margin) if args.box_penalty else None
     if args.resume:
         model.load_state_dict(ckpt.load_state_dict(args.resume) if not Path(args.resume).is_absolute()
                               else torch.load(args.resume, map_location="cpu", weights_only=True))
@@ -265,6 +440,10 @@ def main():
     score = energy.energy_score(model, channels_last=cl, bf16=args.bf16)
     buffer = torch.rand((args.buffer, 1, 28, 28), generator=g)
     age = None  # Langevin steps run by each buffer chain since its start from U[0, 1] (with --horizon)
+    n_pers = round(args.batch * args.persistent_share) if args.short_run else 0
+    pbuffer = torch.rand((args.persistent_buffer, 1, 28, 28), generator=g) if n_pers else None
+    # times T run by each persistent chain; staggered at the start so that the restarts do not come in waves
+    page = torch.randint(0, int(args.persistent_horizon), (args.persistent_buffer,), generator=g) if n_pers else None
     evals, history, segments = [], [], []
     pending_evals = sorted(args.eval_at_minutes)
     command = command_line()
@@ -272,12 +451,14 @@ def main():
     if args.resume_state:
         st = torch.load(args.resume_state, map_location="cpu", weights_only=True)
         model.load_state_dict(st["model"])
-        opt.load_state_dict(st["optimizer"])
+        opt.load_state_dict(full_optimizer_state(st["optimizer"]))
         for group in opt.param_groups:  # this segment's --lr (the same as before unless changed)
             group["lr"] = args.lr
         ema_state = st.get("ema")
         buffer = st["buffer"].float()
         age = st.get("age")
+        if n_pers and "pbuffer" in st:
+            pbuffer, page = st["pbuffer"].float(), st["page"]
         g.set_state(st["generator"])
         torch.set_rng_state(st["torch_rng"])
         it, history = int(st["iteration"]), st["history"].tolist()
@@ -331,8 +512,9 @@ def main():
         if not args.state:
             return
         st = {"model": model.state_dict(), **({"ema": shipped.state_dict()} if ema is not None else {}),
-              "optimizer": opt.state_dict(), "buffer": buffer.clone(),
+              "optimizer": compact_optimizer_state(opt), "buffer": buffer.clone(),
               **({"age": age.clone()} if age is not None else {}),
+              **({"pbuffer": pbuffer.clone(), "page": page.clone()} if n_pers else {}),
               "generator": g.get_state(), "torch_rng": torch.get_rng_state(), "iteration": torch.tensor(it),
               "history": torch.tensor(history)}
         ckpt.save_atomic(st, args.state)
@@ -351,7 +533,15 @@ def main():
         model.eval().requires_grad_(False)
         if args.short_run:
             x0 = torch.rand((args.batch, 1, 28, 28), generator=g)
-            fake = short_run_negatives(x0, score, args.box_penalty, args.eval_steps * eps, args.short_run, g)
+            if n_pers:  # the last n_pers chains carry on from the persistent buffer (restarted once past the horizon)
+                pidx = torch.randperm(args.persistent_buffer, generator=g)[:n_pers]
+                old = page[pidx] >= args.persistent_horizon
+                x0[-n_pers:] = torch.where(old.view(-1, 1, 1, 1), x0[-n_pers:], pbuffer[pidx])
+                page[pidx] = torch.where(old, 0, page[pidx]) + 1
+            fake = short_run_negatives(x0, score, args.box_penalty, args.eval_steps * eps, args.short_run, g,
+                                       args.wall_margin)
+            if n_pers:
+                pbuffer[pidx] = fake[-n_pers:]
         else:
             fake = langevin(x0, score, eps, args.steps, generator=g)
         model.train().requires_grad_(True)
@@ -364,13 +554,23 @@ def main():
         if args.ray_weight:
             lam = torch.empty(args.batch, 1, 1, 1).uniform_(*args.ray_lam, generator=g)
             batch.append(lam * pos)
-        e = model(torch.cat(batch).contiguous(memory_format=torch.channels_last if cl else torch.contiguous_format))
+        inp = torch.cat(batch).contiguous(memory_format=torch.channels_last if cl else torch.contiguous_format)
+        inp.requires_grad_(True)  # for the gradient penalty, or the logged |grad_x E| at the real digits
+        e = model(inp)
         e_real, e_fake = e[:args.batch], e[args.batch:2 * args.batch]
         cd = e_real.mean() - e_fake.mean()
         level = (e_real.mean() + e_fake.mean()) / 2
         gap = e_fake.mean() - e_real.mean()
         loss = cd + args.alpha_level * level ** 2 + args.alpha_gap * gap ** 2
         ray = torch.zeros(())
+        grad_rms = torch.zeros(())
+        if args.grad_penalty or it % 5 == 0:  # |grad_x E|^2 at the real digits (and negatives; differentiable with the penalty)
+            n_gp = 2 * args.batch if args.grad_penalty_on == "both" else args.batch
+            gx = torch.autograd.grad(e[:n_gp].sum(), inp, create_graph=bool(args.grad_penalty),
+                                     retain_graph=True)[0][:n_gp].flatten(1)
+            if args.grad_penalty:
+                loss = loss + args.grad_penalty * gx.pow(2).sum(1).mean()
+            grad_rms = gx[:args.batch].detach().pow(2).mean().sqrt()
         if args.ray_weight:
             ray = torch.relu(e_real + args.ray_margin * (lam.flatten() - 1) - e[2 * args.batch:]).mean()
             loss = loss + args.ray_weight * ray
@@ -391,7 +591,7 @@ def main():
             loads.append(os.getloadavg()[0])
             el = time.time() - t0
             print(f"iter {it} t={el/60:.1f}min E_real={e_real.mean().item():.4g} E_fake={e_fake.mean().item():.4g} "
-                  f"gap={gap.item():.4g} ray={ray.item():.4g} fake range=[{fake.min().item():.2f},{fake.max().item():.2f}] "
+                  f"gap={gap.item():.4g} ray={ray.item():.4g} grad_rms={grad_rms.item():.3g} fake range=[{fake.min().item():.2f},{fake.max().item():.2f}] "
                   f"s/it={el/(it - segments[-1]['start_iteration']):.2f} load={loads[-1]:.1f}", flush=True)
         if it % args.save_every == 0:
             save_state()

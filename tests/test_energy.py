@@ -1,4 +1,5 @@
 """HW2's ResNet energy, its checkpoint, the posterior score, PSNR/SSIM, the held-out split and the attachment."""
+import copy
 import pytest
 import torch
 
@@ -159,20 +160,38 @@ def test_ray_energy_is_eventually_affine_in_lambda():
     torch.testing.assert_close(far[1], m(2e3 * x).double())
 
 
-def test_box_constraints_build_the_box_penalty_exactly():
-    """With every other weight zero, the imposed entries make E(x) = c * sum_i [relu(x_i - 1) + relu(-x_i)]."""
+@pytest.mark.parametrize("m", [0.0, 0.1])
+def test_box_constraints_build_the_box_penalty_exactly(m):
+    """With every other weight zero, the imposed entries make E(x) = c * sum_i [relu(x_i - 1 - m) + relu(-m - x_i)]."""
     torch.manual_seed(0)
     model = energy.ResNet(1)
     with torch.no_grad():
         for p in model.parameters():
             p.zero_()
-    energy.impose(model, energy.box_constraints(model, 1000.0))
+    energy.impose(model, energy.box_constraints(model, 1000.0, margin=m))
+    assert energy.box_margin(model) == pytest.approx(m)
     x = torch.rand(6, 1, 28, 28) * 4 - 1.5
-    want = 1000.0 * (torch.relu(x - 1) + torch.relu(-x)).flatten(1).sum(1)
+    want = 1000.0 * (torch.relu(x - 1 - m) + torch.relu(-m - x)).flatten(1).sum(1)
     torch.testing.assert_close(model(x), want, rtol=1e-5, atol=0.5)
-    torch.testing.assert_close(energy.box_penalty(x), want / 1000.0)
-    inside = torch.rand(3, 1, 28, 28)
+    torch.testing.assert_close(energy.box_penalty(x, m), want / 1000.0)
+    inside = torch.rand(3, 1, 28, 28) * (1 + 2 * m) - m  # anywhere in [-m, 1 + m]: no wall, no kink
     assert model(inside).abs().max() < 1e-3
+
+
+def test_box_margin_moves_the_walls_and_only_them():
+    """Walls at -0.1 and 1.1: E is flat in a pixel up to the wall, then rises with slope c; the margin must be >= 0."""
+    torch.manual_seed(2)
+    model = energy.ResNet(1)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.zero_()
+    energy.impose(model, energy.box_constraints(model, 200.0, margin=0.1))
+    v = torch.tensor([-0.3, -0.1, 0.0, 0.5, 1.0, 1.1, 1.4])
+    x = torch.zeros(len(v), 1, 28, 28)
+    x[:, 0, 14, 14] = v
+    torch.testing.assert_close(model(x), 200.0 * torch.tensor([0.2, 0, 0, 0, 0, 0, 0.3]), rtol=0, atol=1e-3)
+    with pytest.raises(ValueError, match="margin"):
+        energy.box_constraints(model, 200.0, margin=-0.1)
 
 
 def test_box_constraints_confine_a_random_network_along_rays():
@@ -191,12 +210,23 @@ def test_box_constraints_confine_a_random_network_along_rays():
         assert torch.equal(v, before[k])
 
 
-@pytest.mark.parametrize("t", [0.05, 0.7])
-def test_prox_box_is_the_minimiser_of_the_proximal_objective(t):
+@pytest.mark.parametrize("t,m", [(0.05, 0.0), (0.7, 0.0), (0.05, 0.1), (0.7, 0.1)])
+def test_prox_box_is_the_minimiser_of_the_proximal_objective(t, m):
     y = torch.linspace(-2.0, 3.0, 101, dtype=torch.float64)
     grid = torch.linspace(-3.0, 4.0, 70_001, dtype=torch.float64)  # brute force: argmin over a fine grid, pixel by pixel
-    obj = (grid[None] - y[:, None]) ** 2 / 2 + t * (torch.relu(grid - 1) + torch.relu(-grid))[None]
-    torch.testing.assert_close(energy.prox_box(y, t), grid[obj.argmin(1)], atol=2e-4, rtol=0)
+    obj = (grid[None] - y[:, None]) ** 2 / 2 + t * (torch.relu(grid - 1 - m) + torch.relu(-m - grid))[None]
+    torch.testing.assert_close(energy.prox_box(y, t, m), grid[obj.argmin(1)], atol=2e-4, rtol=0)
+
+
+def test_blank_energy_quantile_counts_digits_below_the_black_image():
+    """Against a direct count, with an energy whose blank image lies between the digits' energies."""
+    class Bright(torch.nn.Module):  # E(x) = 3 - sum of pixels: the blank image has E = 3
+        def forward(self, x):
+            return 3.0 - x.flatten(1).sum(1)
+    x = torch.zeros(5, 1, 28, 28)
+    for i, v in enumerate([0.0, 1.0, 2.0, 4.0, 5.0]):
+        x[i, 0, 0, 0] = v
+    assert energy.blank_energy_quantile(Bright(), x) == pytest.approx(4 / 5)  # E = 3, 2, 1, -1, -2 against 3: ties do not count
 
 
 def test_ray_rises_share_and_share_outside_against_direct_counts():
@@ -213,3 +243,30 @@ def test_ray_rises_share_and_share_outside_against_direct_counts():
     y = torch.tensor([[-0.2, -0.1, 0.0, 0.5, 1.0, 1.1, 1.2, 3.0]])
     assert energy.share_outside(y) == pytest.approx(3 / 8)
     assert energy.share_outside(y, margin=0.0) == pytest.approx(5 / 8)
+
+
+def test_compact_adam_state_resumes_exactly_when_beta1_is_zero(load_script):
+    """train_hw2_energy drops Adam's exp_avg from a saved state (beta1 = 0); the next step is the same either way."""
+    mod = load_script("train_hw2_energy")
+    torch.manual_seed(0)
+    w = torch.nn.Parameter(torch.randn(5))
+    opt = torch.optim.Adam([w], lr=0.1, betas=(0.0, 0.999))
+    for _ in range(3):
+        opt.zero_grad()
+        (w ** 3).sum().backward()
+        opt.step()
+    sd = mod.compact_optimizer_state(opt)
+    assert "exp_avg" not in sd["state"][0] and "exp_avg_sq" in sd["state"][0]
+    w2 = torch.nn.Parameter(w.detach().clone())
+    opt2 = torch.optim.Adam([w2], lr=0.1, betas=(0.0, 0.999))
+    opt2.load_state_dict(mod.full_optimizer_state(copy.deepcopy(sd)))
+    for p, o in ((w, opt), (w2, opt2)):
+        o.zero_grad()
+        (p ** 3).sum().backward()
+        o.step()
+    torch.testing.assert_close(w2, w)
+    opt3 = torch.optim.Adam([torch.nn.Parameter(torch.randn(5))], betas=(0.9, 0.999))
+    opt3.zero_grad()
+    (opt3.param_groups[0]["params"][0] ** 2).sum().backward()
+    opt3.step()
+    assert "exp_avg" in mod.compact_optimizer_state(opt3)["state"][0]  # kept when beta1 > 0
