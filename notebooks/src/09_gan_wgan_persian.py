@@ -399,26 +399,19 @@ for label in ("WGAN", "WGAN-GP"):
               f"{c['score_real_minus_generated']:.3g}")
 
 # %% [markdown]
-# **Answer.** Three problems; our run shows two of them and only suggests the third. First (shown), clipping bounds
-# each weight, not the function, so the critic is $K$-Lipschitz for an unknown $K$ and its estimate of the distance
-# is on an unknown scale: at the end it reads 0.08 and 0.11 (seeds 0 and 1) while its samples are far worse than
-# the WGAN-GP's, whose critic reads 1.6 and 1.7. Even the two seeds' critics differ in scale (median input-gradient
-# norm on real digits 1.41 against 1.06).
+# **Answer.** Three problems, two shown here and one only suggested. First (shown), clipping bounds each weight,
+# not the function, so the critic is $K$-Lipschitz for an unknown $K$ and its estimate has no fixed scale:
+# it ends at 0.0818 and 0.114 (seeds 0 and 1), the WGAN-GP's critic, with far better samples, at 1.61 and 1.7.
+# Second (shown, for this length of training), five critic steps per generator step at a small learning rate
+# without momentum make it slow: after 10,000 generator steps the samples (grid above) are blobs and fragments.
+# Third (suggested only), a critic boxed into $[-0.01, 0.01]$ is weak: its input-gradient norm is nearly
+# equal on real and generated images (1.06 and 1.05, seed 1), as for a nearly linear function, which compares
+# little more than means (the bias Gulrajani et al., 2017, found; we did not test linearity). Whether 12.2% or
+# 80.3% of the weights sit at the bound, the samples are similarly poor.
 #
-# Second (suggested only), a clipped critic is a weak critic: with every weight in $[-0.01, 0.01]$ it has about the
-# same input-gradient norm on real and on generated images (1.41 and 1.40 in seed 0, 1.06 and 1.05 in seed 1), as a
-# nearly linear function would, and a function close to linear can compare little more than the two distributions'
-# means. Gulrajani et al. (2017) found this bias towards simple functions; we did not test linearity directly.
-# Third (shown, for this length of training), five critic steps per generator step with a small learning rate and
-# no momentum make it slow: after 10,000 generator steps the samples (grid above) are mostly blobs and fragments.
-# Whether it would catch up with more steps, our run cannot say.
-#
-# The share of weights pinned at $\pm c$ differs widely between the seeds, 12.2% in seed 0 and 80.3% in seed 1, yet
-# both generators draw similarly poor samples (grid above). So the number of weights at the bound does not by
-# itself decide the outcome here: with few weights at the bound or most of them, a critic boxed into $[-0.01,0.01]$
-# gave the generator poor guidance in both seeds. Remedies: a gradient penalty (WGAN-GP, next), **spectral
-# normalisation** of the critic's layers (Miyato et al., 2018: each weight matrix divided by its largest singular
-# value, which makes every layer 1-Lipschitz), or a clipping bound tuned to the network.
+# Remedies: a gradient penalty (WGAN-GP, next), **spectral normalisation** of the critic's layers (Miyato et al.,
+# 2018: each weight matrix divided by its largest singular value, making every layer 1-Lipschitz), or a clipping
+# bound tuned to the network.
 
 # %% [markdown]
 # ### The remedy: WGAN-GP
@@ -543,24 +536,18 @@ for seed in SEEDS:
           f"mean D(G(z)) {np.mean(h['d_fake'][late]):.3f}")
 
 # %% [markdown]
-# **Answer (convergence).** None of the models has converged. In both seeds of every model the validation FD at
-# step 10,000 is its best or within 500 steps of it (the WGAN and the GAN with instance noise of seed 1 were best
-# at 9,500: 382 then 385, and 48 then 52), so longer training would likely improve all of them.
+# **Answer (convergence).** None of the models has converged: in both seeds of every model the validation FD is
+# lowest at step 10,000 or 9,500, so longer training would likely improve all of them.
 #
 # **Speed.** Per generator step the WGAN-GP learns fastest: FD 73 and 70 at 5,000 steps against 107-118 for the two
-# GANs. Per CPU second the order turns: the WGAN-GP costs 496-534 CPU seconds per 1,000 generator steps, the GANs
-# 91-97, about five and a half times less. Against CPU time (top right) the GANs therefore reach the FDs they
-# attain (48-65 at best) sooner than the WGAN-GP; only the WGAN-GP went below them, to 36 and 42.
+# GANs. But it costs 496-534 CPU seconds per 1,000 generator steps, the GANs 91-97, so against CPU time (top right)
+# the GANs reach their best FDs (48-65) sooner; only the WGAN-GP went below them, to 36 and 42.
 #
-# **Stability.** The GAN's discriminator wins throughout, with mean outputs of about 0.95 on real and 0.05 on
-# generated digits in the second half of training, far from the 0.5 of an equilibrium; the generator improves
-# anyway because the non-saturating loss keeps its gradients alive. The GANs and the WGAN-GP did not diverge: their
-# FD fell at every step the table lists, in both seeds, and the WGAN-GP's critic estimate and penalty fell with it
-# (bottom right). The clipped WGAN is the unstable one. Its FD went down and up (seed 0: 569 at 2,500 steps, 647 at
-# 5,000, 338 at 10,000; seed 1: 521, 658, 385), its digit share rose briefly near step 1,500 and stayed at
-# 0.00-0.06 at the listed steps (top middle), and between 2,500 and 5,000 steps its critic's estimate fell while
-# its FD rose (bottom middle): the estimate does not track sample quality. One run per seed; the two seeds repeat
-# each pattern.
+# **Stability.** The GAN's discriminator wins throughout (second half of training, seed 0: mean D(x) 0.951, mean
+# D(G(z)) 0.050, far from 0.5), yet the non-saturating loss keeps the generator improving; the GANs' and the
+# WGAN-GP's FD fell at every listed step. The clipped WGAN is unstable: its FD went 569, 647, 338 at 2,500, 5,000
+# and 10,000 steps (seed 0), and while it rose its critic's estimate fell (bottom middle), so the estimate does not
+# track sample quality. One run per seed; the two seeds repeat each pattern.
 
 # %% [markdown]
 # ### Scores: which model draws the most realistic digits
