@@ -16,10 +16,13 @@ Recipe (after the tutorial in ../shared/assignments/004_..., adapted to HW2's sa
   absolute level (which no sampler sees) + a weak gap term alpha_gap * (E_fake - E_real)^2 that only bites
   at energy gaps of ~1e5, so it does not fight the large gradients the sampler needs;
 - Adam lr 2e-4, betas (0, 0.999) (the tutorial: 1e-4).
-The shipped checkpoint (issue 18) is not this default recipe: it is the uniform average (--average) of two snapshots
-of a short-run run with the box built in, made by the chain of commands in scripts/train_hw2_energy_chain.sh and
-recorded in checkpoints/hw2_energy.json ("note", "stages"). The default recipe above was the first shipped energy
-(350 iterations, mean max-prob 0.784, pixels up to 8.1); trials A-O in checkpoints/hw2_energy_trials.json.
+The shipped checkpoint (issue 28) is not this default recipe: it continues the energy shipped on 2026-12-02 (issue 18: the
+uniform average (--average) of two snapshots of a short-run run with the box built in) with walls at -0.1 / 1.1, part of
+the negatives persistent and a gradient penalty, first with the wall's slope c = 1000 (run P5), then c = 100 (run P6);
+the whole chain of commands is scripts/train_hw2_energy_chain.sh and the record checkpoints/hw2_energy.json ("note",
+"segments", "selection", "quality_bar"); the resumable state of the last run is checkpoints/hw2_energy_state.pt. The
+default recipe above was the first shipped energy (350 iterations, mean max-prob 0.784, pixels up to 8.1); trials A-O
+and issue 28's runs P1-P7 in checkpoints/hw2_energy_trials.json.
 Options added for issue 18: --box-penalty (the energy rises outside [0, 1]^784 by construction), --state /
 --resume-state (a run spans several working periods), --ema (an exponential moving average of the weights,
 torch.optim.swa_utils, is what gets evaluated and shipped; the evaluations during training also score the trained
@@ -38,7 +41,13 @@ Issue 28's pilots (16-20 min each, 1 thread, warm start from the shipped energy,
 negatives, seed 21): without a gradient penalty the run diverged within 50 iterations (energy gap 1e5, negatives
 escaping to -4.6); a penalty of 1e-4 on the real digits (data noise 0.03) lasted 170 iterations, 1e-5 lasted 130, 1e-4
 on real digits and negatives with lr 5e-5 lasted 130; 1e-3 on both (lr 1e-4) stayed stable: run P5, continued as the
-long run. Logs and states: runs/hw2_28/ (git-ignored).
+long run. Its Task 5 chains ended as noisy blobs labelled '8' and rested on the walls, so MALA at 2/256 accepted
+0.02-0.03; one proposal from 20 of its chains accepted 0.020 with the walls and 0.399 for the learned part alone.
+P6 continued P5's state with a softer wall, --box-penalty 100 (a crossing costs eps c^2 / 4 = 0.08 instead of 7.6):
+MALA then accepts about 0.8, but the learned part does not hold every pixel inside the walls. P7 branched from P6 at
+iteration 1750 with --box-penalty 250. By the rule below P6's last iteration (2,130) was selected among ten candidates
+(three groups of bars passed: MALA at 2/256, MALA in Task 10, denoising). Logs: runs/hw2_28/ (git-ignored); trials and
+their quick bars: checkpoints/hw2_energy_trials.json, key issue_28.
 Selection rule of issue 28, declared before the long run's candidates were scored: every candidate (the shipped energy
 and the long run's snapshots) gets hw2_bars' quick version (30 chains, seed 7, MALA 50 steps, Task 10 10 x 200, the first
 10 attachment digits, one posterior sample each); the bars are grouped by task -- Task 5 (mean max-prob, smallest class,
