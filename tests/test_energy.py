@@ -178,6 +178,24 @@ def test_box_constraints_build_the_box_penalty_exactly(m):
     assert model(inside).abs().max() < 1e-3
 
 
+def test_shipped_energy_has_its_walls_built_in_and_its_record_every_bar():
+    """The shipped weights satisfy box_constraints exactly (with the c and margin read from them), and the record's
+    quality_bar holds every key notebook 02 prints."""
+    if not ckpt.resolve(energy.ENERGY_CKPT).exists():
+        pytest.skip("checkpoints/hw2_energy.pt not built yet (scripts/train_hw2_energy.py)")
+    m = energy.load_energy()
+    c, margin = m._el["out_fc"].weight[0, energy.BOX_CARRIER].item(), energy.box_margin(m)
+    assert c > 0 and margin >= 0
+    params = dict(m.named_parameters())
+    for name, (mask, value) in energy.box_constraints(m, c, margin).items():
+        torch.testing.assert_close(params[name][mask], value[mask], rtol=0, atol=1e-6)
+    qb = ckpt.load_record(energy.ENERGY_CKPT)["quality_bar"]
+    keys = {"mean_max_prob", "min_class_fraction", "pixels_outside_box", "ray_rises_share", "task6_mean_max_prob",
+            "task6_max_class_fraction", "blank_energy_quantile", "mala_accept_2_256", "mala_accept_task10", "denoise"}
+    assert keys <= set(qb) and qb["n"] >= 100 and not qb.get("quick")
+    assert {"mmse_psnr_gain_db", "mmse_psnr_gain_se", "class_kept"} <= set(qb["denoise"]["50"]) <= set(qb["denoise"]["100"])
+
+
 def test_box_margin_moves_the_walls_and_only_them():
     """Walls at -0.1 and 1.1: E is flat in a pixel up to the wall, then rises with slope c; the margin must be >= 0."""
     torch.manual_seed(2)
