@@ -20,7 +20,8 @@ The shipped checkpoint (issue 28) is not this default recipe: it continues the e
 uniform average (--average) of two snapshots of a short-run run with the box built in) with walls at -0.1 / 1.1, part of
 the negatives persistent and a gradient penalty, first with the wall's slope c = 1000 (run P5), then c = 100 (run P6);
 the whole chain of commands is scripts/train_hw2_energy_chain.sh and the record checkpoints/hw2_energy.json ("note",
-"segments", "selection", "quality_bar"); the resumable state of the last run is checkpoints/hw2_energy_state.pt. The
+"segments", "selection", "quality_bar"); the resumable state of the last run is checkpoints/hw2_energy_state.pt
+(packed by --pack-state: its weights are the checkpoint's, named by sha256). The
 default recipe above was the first shipped energy (350 iterations, mean max-prob 0.784, pixels up to 8.1); trials A-O
 and issue 28's runs P1-P7 in checkpoints/hw2_energy_trials.json.
 Options added for issue 18: --box-penalty (the energy rises outside [0, 1]^784 by construction), --state /
@@ -131,6 +132,9 @@ def parse():
                         "energy makes the coarse short-run step unstable)")
     p.add_argument("--bars-only", action="store_true",
                    help="no training: run the issue-28 bars (hw2_bars) on the checkpoint --out and write them into its record")
+    p.add_argument("--pack-state", default=None, metavar="CHECKPOINT",
+                   help="rewrite --state without its weights if they equal CHECKPOINT's (the state then names it and its "
+                        "sha256; --resume-state loads them from there)")
     p.add_argument("--select", nargs="+", default=None, metavar="CHECKPOINT",
                    help="no training: rank these checkpoints by the declared selection rule (selection_key) on the bars "
                         "in their records (run --bars-only --bars-quick --bars-seed 7 on each first)")
@@ -355,6 +359,33 @@ def select(paths) -> str:
     return rows[0][1]
 
 
+def pack_state(state: str, checkpoint: str) -> None:
+    """Rewrite a training state without its weights when they are exactly those of a shipped checkpoint: the state
+    then names the checkpoint and its sha256 (a committed state need not carry the shipped weights twice)."""
+    st = torch.load(state, map_location="cpu", weights_only=True)
+    if "model" not in st:
+        raise SystemExit(f"{state} is packed already (its weights: {st.get('model_file')})")
+    weights = ckpt.load_state_dict(checkpoint)
+    if set(weights) != set(st["model"]) or not all(torch.equal(weights[k], st["model"][k]) for k in weights):
+        raise SystemExit(f"{state}'s weights are not those of {checkpoint}: nothing packed")
+    del st["model"]
+    path = ckpt.resolve(checkpoint)
+    name = path.name if ckpt.resolve(path.name) == path else str(path)  # a shipped checkpoint by its bare name
+    st["model_file"], st["model_sha256"] = name, ckpt.sha256sum(path)
+    ckpt.save_atomic(st, state)
+    print(f"packed {state}: weights = {path.name} (sha256 {st['model_sha256'][:12]})", flush=True)
+
+
+def weights_of_packed_state(state: str) -> dict:
+    """The weights a packed state names (pack_state), after checking that the checkpoint is the one it was packed with."""
+    st = torch.load(state, map_location="cpu", weights_only=True)
+    path = ckpt.resolve(st["model_file"])
+    if ckpt.sha256sum(path) != st["model_sha256"]:
+        raise SystemExit(f"{state} was packed with {path.name} of sha256 {st['model_sha256'][:12]}, but {path} differs: "
+                         f"restore that checkpoint (git log -- {path}) or resume from an unpacked state")
+    return ckpt.load_state_dict(path)
+
+
 def bars_only(args):
     """Run hw2_bars on the checkpoint --out and write them into its record as `quality_bar` (issue 28's keys)."""
     rec = ckpt.load_record(args.out)
@@ -407,6 +438,8 @@ def main():
         return eval_only(args)
     if args.average:
         return average_snapshots(args)
+    if args.pack_state:
+        return pack_state(args.state, args.pack_state)
     if args.bars_only:
         return bars_only(args)
     if args.select:
@@ -459,12 +492,13 @@ def main():
     it, seconds_before, cpu_before = 0, 0.0, 0.0
     if args.resume_state:
         st = torch.load(args.resume_state, map_location="cpu", weights_only=True)
-        model.load_state_dict(st["model"])
+        model.load_state_dict(st["model"] if "model" in st else weights_of_packed_state(args.resume_state))
         opt.load_state_dict(full_optimizer_state(st["optimizer"]))
         for group in opt.param_groups:  # this segment's --lr (the same as before unless changed)
             group["lr"] = args.lr
         ema_state = st.get("ema")
-        buffer = st["buffer"].float()
+        if "buffer" in st:  # absent from short-run states (never read there)
+            buffer = st["buffer"].float()
         age = st.get("age")
         if n_pers and "pbuffer" in st:
             pbuffer, page = st["pbuffer"].float(), st["page"]
@@ -521,7 +555,8 @@ def main():
         if not args.state:
             return
         st = {"model": model.state_dict(), **({"ema": shipped.state_dict()} if ema is not None else {}),
-              "optimizer": compact_optimizer_state(opt), "buffer": buffer.clone(),
+              "optimizer": compact_optimizer_state(opt),
+              **({} if args.short_run else {"buffer": buffer.clone()}),  # short-run negatives never read the buffer
               **({"age": age.clone()} if age is not None else {}),
               **({"pbuffer": pbuffer.clone(), "page": page.clone()} if n_pers else {}),
               "generator": g.get_state(), "torch_rng": torch.get_rng_state(), "iteration": torch.tensor(it),

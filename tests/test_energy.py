@@ -288,3 +288,24 @@ def test_compact_adam_state_resumes_exactly_when_beta1_is_zero(load_script):
     (opt3.param_groups[0]["params"][0] ** 2).sum().backward()
     opt3.step()
     assert "exp_avg" in mod.compact_optimizer_state(opt3)["state"][0]  # kept when beta1 > 0
+
+
+def test_packed_state_names_the_shipped_weights_and_refuses_other_ones(load_script, tmp_path):
+    """pack_state drops the weights only when they equal the checkpoint's; resuming reloads exactly those weights and
+    refuses a checkpoint that changed since."""
+    mod = load_script("train_hw2_energy")
+    weights = {"w": torch.randn(3, 4), "b": torch.randn(4)}
+    ckpt.save_checkpoint(weights, tmp_path / "e.pt", {"note": "test"})
+    state = tmp_path / "state.pt"
+    torch.save({"model": {k: v.clone() for k, v in weights.items()}, "iteration": torch.tensor(7)}, state)
+    mod.pack_state(str(state), str(tmp_path / "e.pt"))
+    st = torch.load(state, weights_only=True)
+    assert "model" not in st and st["model_file"] == str(tmp_path / "e.pt") and int(st["iteration"]) == 7
+    got = mod.weights_of_packed_state(str(state))
+    assert all(torch.equal(got[k], weights[k]) for k in weights)
+    torch.save({"model": {"w": torch.zeros(3, 4), "b": torch.zeros(4)}}, tmp_path / "other.pt")
+    with pytest.raises(SystemExit, match="not those of"):
+        mod.pack_state(str(tmp_path / "other.pt"), str(tmp_path / "e.pt"))
+    ckpt.save_checkpoint({k: v + 1 for k, v in weights.items()}, tmp_path / "e.pt", {"note": "changed"})
+    with pytest.raises(SystemExit, match="differs"):
+        mod.weights_of_packed_state(str(state))
