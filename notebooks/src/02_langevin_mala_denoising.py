@@ -401,11 +401,11 @@ plt.show()
 
 # %% [markdown]
 # **Answer (Task 5).** The sampler never needed $Z$: it follows $-\nabla E_\theta$, which autograd gives. What it
-# makes with this energy, though, is not yet digits. After 2,000 steps the chains are bright, blotchy shapes on a grey
-# speckled background (figure), some with a digit's outline, most not readable. The classifier calls **86 of 100** of
+# makes with this energy, though, is not yet digits. After 2,000 steps the chains are bright, blotchy shapes on a
+# black, speckled background (figure), some with a digit's outline, most not readable. The classifier calls **86 of 100** of
 # them "8" with a mean confidence of **0.913**, and that number must not be read as quality: the controls show the
 # classifier just as sure of things that are not digits (binary noise 0.823, smooth blobs 0.795, real digits 0.983),
-# so confidence alone does not reject a blob (one run of 100 chains; the record's own seed gives 0.918 and 88% "8").
+# so confidence alone does not reject a blob (one run of 100 chains; the record's own seed gives 0.918).
 # The samples also leave the valid range: 7.4% of their pixels end outside $[-0.1,1.1]$ (extremes $-0.93$ and $1.85$),
 # because the walls of the next section are soft. So with this energy Task 5 shows how Langevin is run, not a model
 # that draws good digits from noise; Task 10 shows where its chains do find digit shapes.
@@ -503,10 +503,11 @@ show(torch.cat([x_ctrl[n][:10] for n in controls]),
      "rows: 3/256 over Task 5's time / 2/256 over Task 6's time (first 10 chains each)")
 
 # %% [markdown]
-# **Answer (Task 6).** With the larger step the chains look much like Task 5's (30 chains: mean confidence 0.844, 10
-# called "8", against 22 of Task 5's first 30), and the controls say the same about the two changes taken one at a
-# time: the larger step over Task 5's time gives Task 5's mix (25 "8"s), the smaller step over Task 6's time a more
-# varied one (9 "8"s, confidence 0.679). So here the longer time, not the larger step, is what changes the samples: the
+# **Answer (Task 6).** With the larger step the chains end cleaner and more varied than Task 5's: 10 of 30 are called
+# "8" (mean confidence 0.844), against 22 of Task 5's first 30, and the strokes are less blotchy (figure). The
+# controls take the two changes one at a time: the larger step over Task 5's time gives Task 5's mix (25 "8"s), the
+# smaller step over Task 6's time a varied one (9 "8"s, confidence 0.679). So the longer time, not the larger step, is
+# what changes the samples: the
 # chains keep moving after Task 5's time and drift from the "8"-like blobs to other shapes, at lower energy ($-462$
 # for Task 6 against 527 for Task 5's 30). One run of 30 chains per row: a contrast worth noting, not a measured rate.
 # Task 5's samples are a snapshot of chains that have not reached the stationary law of $e^{-E_\theta}$; Part I's
@@ -582,16 +583,15 @@ t8 = print_terms("one proposal per chain at Task 8's final state, 2/256", m8.sam
 # %% [markdown]
 # **Answer (Task 8).** MALA accepts **83%** of its proposals at Task 5's step, so the Metropolis-Hastings test costs
 # little here; the chains end like Task 5's, as blobs the classifier calls "8" (29 of 30). The split of one more
-# proposal per chain shows why the test is mild: the median proposal raises $\log p$ by 1.81, the proposal ratio
-# $\log q(x\mid y)-\log q(y\mid x)$ takes back 2.95, and the median $\log\alpha$ is $-0.28$ (P(accept) 0.741). So
-# "more probable" and "accepted" differ: the median proposal is more probable and still has $\alpha<1$.
+# proposal per chain shows why the test is mild: the medians over the 30 proposals are $+1.81$ for $\Delta\log p$,
+# $-2.95$ for the proposal ratio $\log q(x\mid y)-\log q(y\mid x)$ and $-0.28$ for $\log\alpha$ (P(accept) 0.741).
+# So "more probable" and "accepted" differ: a typical proposal is more probable and still has $\alpha<1$.
 #
 # The walls matter through their kinks. Per pixel, with $\delta=y_i-x_i$ and $g=\partial E/\partial x_i$, the terms of
 # $\log\alpha$ are $-\Delta E_i+\delta\,(g(x)+g(y))/2-\varepsilon\,(g(y)^2-g(x)^2)/4$; for a smooth energy they nearly
 # cancel, but where a pixel crosses a wall, $g$ jumps by $c$ and the last term costs about $\varepsilon c^2/4$. With
 # $c=100$ that is 0.076 at this step, so the 13 pixels the median proposal moves across a wall cost about 1 in
-# $\log\alpha$; a wall of slope 1,000, as in an earlier energy of this project, would cost 7.6 per pixel and reject
-# nearly everything.
+# $\log\alpha$; a wall of slope 1,000 would cost 7.6 per pixel and reject nearly everything.
 
 # %% [markdown]
 # ### Task 9 — MALA, $\sqrt{2\varepsilon}=3/256$
@@ -634,11 +634,12 @@ t_warm = {name: print_terms(f"warm start, sqrt(2 eps) = {name:>8}", x_warm, nz, 
           for i, (name, nz) in enumerate(SWEEP.items())}
 
 # %% [markdown]
-# **Reading the terms.** After 500 Langevin steps, a quarter of Task 5's time, the warm start is still a blotch
-# (mean energy 4,718; all 30 called "8" with confidence 1.000, which again says nothing about digits). From there MALA
+# **Reading the terms.** After 500 Langevin steps, a quarter of Task 5's time, the warm start is still speckled
+# noise (mean energy 4,718; all 30 called "8" with confidence 1.000, which again says nothing about digits). From there MALA
 # is easy to run: one proposal per chain is accepted with probability 0.823 at the homework's 3/256 and above 0.87 at
 # every smaller step (30 proposals each, so about $\pm0.07$). Few pixels cross a wall (a median of 5 at 3/256), and
-# the three terms of $\log\alpha$ nearly cancel, as they do for a smooth energy.
+# $\Delta\log p$ and the proposal ratio largely offset each other (medians $+2.6$ and $-3.2$ at 3/256), as they do for
+# a smooth energy.
 
 # %% [markdown]
 # **Acceptance against the step.** From the warm start, 10 chains run 300 MALA steps at each step size; each printed line records the acceptance rate, how far the chains moved (mean $\|x^{K}-x^0\|$ per chain), their mean energy and the
@@ -682,13 +683,14 @@ plt.show()
 # **Reading the sweep.** Acceptance rises from 0.714 at 3/256 to 0.999 at 0.125/256, but acceptance alone is not the
 # goal: the chains move furthest at the largest step (5.74 in 300 steps, against 0.23 at 0.125/256), because a smaller
 # step is accepted more often but moves far less. That trade-off is why MALA is best tuned to an acceptance of about
-# 0.57 (Roberts and Rosenthal, 1998); here the homework's own step, 3/256, is the one closest to 0.5 on the grid. In 300
+# 0.57 in high dimension (Roberts and Rosenthal, 1998; the cell prints the step closest to 0.5, a round neighbour);
+# here the homework's own step, 3/256, is the closest on the grid either way. In 300
 # steps only the larger steps lower the energy noticeably (3,357 at 3/256 against 4,652 at the start; 10 chains, one
 # run each).
 
 # %% [markdown]
-# **The long run.** Now Task 10 as asked: 20,000 MALA steps at $\sqrt{2\varepsilon}=3/256$ from the first 6
-# warm-start chains, keeping the states every 2,500 steps. (The step of the sweep closest to acceptance 0.5 is 3/256
+# **The long run.** Now Task 10 as asked: 20,000 MALA steps at $\sqrt{2\varepsilon}=3/256$, from the first 6 of the
+# 30 warm-start chains so that the grid of their states (kept every 2,500 steps) stays readable. (The step of the sweep closest to acceptance 0.5 is 3/256
 # itself, so there is no second run.)
 
 # %%
@@ -738,15 +740,17 @@ plt.show()
 
 # %% [markdown]
 # **Answer (Task 10).** At the homework's step the 20,000 MALA steps accept **48%** of their proposals, steady from
-# the second block on (0.47-0.48 per 2,500 steps), and the chains mix: within the first 2,500 steps the mean energy
+# the second block on (0.47-0.48 per 2,500 steps), and the chains move: within the first 2,500 steps the mean energy
 # falls from 4,649 to $-260$ and the blotches turn into shapes with a digit's outline, then settle (mean energy $-798$
-# at the end; right grid). The distance from the start grows fast and then stalls (12.8 after 2,500 steps, 14.1 after
-# 20,000), so most of the time is spent moving around one basin. By eye two chains end as a 0 and an 8 and the others
-# as less clear shapes; the classifier spreads them over four classes with confidence 0.796 (6 chains, one run).
+# at the end; the grid below the curves). The distance from the start grows fast and then stalls (12.8 after 2,500
+# steps, 14.1 after 20,000), and each chain's shape is fixed from about step 5,000: the chains do not mix between
+# basins in this time. By eye two end as 0s and one as an 8, while the classifier calls none of them 0 (labels over
+# four classes, confidence 0.796): one more sign that its confidence is no judge of these images (6 chains, one run).
 #
-# So with this energy MALA at the homework's step is an unbiased sampler that moves, and run long enough it finds
-# digit-like shapes that Task 5's short unadjusted chains do not reach. It does not make sharp digits: the energy's
-# low-energy shapes are themselves thick and noisy.
+# So with this energy MALA at the homework's step is an exact sampler in the limit that also moves in practice, and
+# in 20,000 steps its chains reach digit-like shapes of low energy. Longer unadjusted chains change too (Task 6's
+# controls), so this run does not say how much of that is MALA and how much is time. The shapes are not sharp digits:
+# the energy's low-energy shapes are themselves thick and noisy.
 
 # %% [markdown]
 # ## Part IV — Perceptual and MMSE denoising
@@ -823,7 +827,7 @@ for s in (50, 100):
 # * The price of averaging is blur: where the posterior hesitates (is this stroke a 4 or a 9? where exactly is the
 #   edge?) the mean blends the alternatives into grey. The mean of plausible digits is not itself a plausible digit,
 #   and the effect grows with $\sigma$.
-# * A posterior sample is a sharp, plausible digit, a draw from the model of clean images that agrees with $y$ up to
+# * Ideally a posterior sample is a sharp, plausible digit, a draw from the model of clean images that agrees with $y$ up to
 #   noise of size $\sigma$; ideally the outputs have the same distribution as clean digits. That is why it is called
 #   *perceptual* denoising: it optimises what a viewer perceives (realism) rather than distortion, the two ends of the
 #   perception-distortion trade-off (Blau & Michaeli, 2018). At large $\sigma$ a perceptual result can be a crisp digit
@@ -884,7 +888,8 @@ for s in (50, 100):
 # disagree. The gain is below the 2.6 dB that ten independent exact posterior draws would give. For each digit the
 # samples' mean squared error splits into the error of their average plus their spread around it,
 # $\frac1N\sum_i\|\tilde x_i-x\|^2=\|\bar x-x\|^2+\frac1N\sum_i\|\tilde x_i-\bar x\|^2$; for exact draws the spread
-# is $0.9/1.1\approx82\%$ of the average's error, here about $10^{0.172}-1\approx49\%$ at $\sigma=50/256$. The ten
+# is $0.9/1.1\approx82\%$ of the average's error, here roughly $10^{0.172}-1\approx49\%$ at $\sigma=50/256$ (rough:
+# the table averages PSNR, a logarithm, over the samples). The ten
 # samples share part of their error, either because chains that start at the same $y$ are not independent draws or
 # because the model's posterior is narrow around a wrong answer; this run does not separate the two.
 
