@@ -237,29 +237,24 @@ def hw2_bars(model, classifier, split, n=100, seed=11, n_post=4, mala_steps=200,
     t0, c0 = time.time(), time.process_time()
     m = energy.freeze(model, channels_last=True)
     E = energy.energy_fn(m)
-    score = energy.energy_score(m)
     log_p = lambda x: -E(x)  # noqa: E731
     n2, n3 = 2 / 256, 3 / 256
     e2, e3 = energy.hw2_step_size(n2), energy.hw2_step_size(n3)
     out = {"n": n, "seed": seed}
-
-    def run(n_chains, eps, k, s):
-        g = utils.generator(s)
-        return langevin(utils.rand((n_chains, 1, 28, 28), generator=g), score, eps, k, generator=g)
-    x5 = run(n, e2, 2000, seed)
+    x5 = energy.sample_hw2(m, n, 2000, n2, seed)
     q5 = energy.quality(classifier, x5)
     out.update(mean_max_prob=q5["mean_max_prob"], min_class_fraction=q5["min_class_fraction"],
                class_fractions=q5["class_fractions"], pixels_outside_box=energy.share_outside(x5),
                pixel_range=[x5.min().item(), x5.max().item()],
                ray_rises_share=energy.ray_rises_share(m, split.x_heldout),
                blank_energy_quantile=energy.blank_energy_quantile(m, split.x_heldout))
-    x6 = run(n, e3, 2000, seed + 1)
+    x6 = energy.sample_hw2(m, n, 2000, n3, seed + 1)
     q6 = energy.quality(classifier, x6)
     out.update(task6_mean_max_prob=q6["mean_max_prob"], task6_max_class_fraction=max(q6["class_fractions"]),
                task6_class_fractions=q6["class_fractions"], task6_pixels_outside_box=energy.share_outside(x6))
     out["mala_accept_2_256"] = samplers.mala(x5, log_p, e2, mala_steps, generator=utils.generator(seed + 2)).acceptance_rate
     nc, k10 = task10
-    warm = run(nc, e2, 500, seed + 3)
+    warm = energy.sample_hw2(m, nc, 500, n2, seed + 3)
     out["mala_accept_task10"] = samplers.mala(warm, log_p, e3, k10, generator=utils.generator(seed + 4)).acceptance_rate
     out["mala_task10_chains_steps"] = [nc, k10]
     att = energy.load_attachment()
