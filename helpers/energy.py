@@ -9,6 +9,7 @@ Padding 0 on that shortcut makes the shapes agree and changes no parameter shape
 from __future__ import annotations
 
 import math
+import operator
 from pathlib import Path
 from typing import NamedTuple
 
@@ -112,6 +113,11 @@ def prox_box(y: torch.Tensor, t: float, margin: float = 0.0) -> torch.Tensor:
     """argmin_x |x - y|^2 / 2 + t * box_penalty(x, margin), pixel by pixel: y moved towards [-m, 1 + m] by at most t."""
     lo, hi = -margin, 1.0 + margin
     return torch.where(y < lo, (y + t).clamp(max=lo), torch.where(y > hi, (y - t).clamp(min=hi), y))
+
+
+def box_slope(model: ResNet) -> float:
+    """The slope c of a box built into the model by box_constraints, read from out_fc's weight on BOX_CARRIER."""
+    return model._el["out_fc"].weight[0, BOX_CARRIER].item()
 
 
 def box_margin(model: ResNet) -> float:
@@ -320,6 +326,31 @@ def passes_bar(q: dict, min_conf: float = 0.9, min_frac: float = 0.03) -> bool:
     return q["mean_max_prob"] >= min_conf and q["min_class_fraction"] >= min_frac
 
 
+# What a good HW2 energy reaches on hw2_bars' measurements (scripts/train_hw2_energy.py): (comparison, target).
+# The denoising targets apply per noise level: the MMSE gain at sigma = 50 and 100 / 256, the class kept at each.
+HW2_BAR_TARGETS = {
+    "mean_max_prob": (">=", 0.9), "min_class_fraction": (">=", 0.05), "pixels_outside_box": ("<=", 0.01),
+    "ray_rises_share": (">=", 0.95), "task6_mean_max_prob": (">=", 0.8), "task6_max_class_fraction": ("<=", 0.3),
+    "blank_energy_quantile": (">=", 0.95), "mala_accept_2_256": (">=", 0.3), "mala_accept_task10": (">=", 0.05),
+    "mmse_psnr_gain_db": (">", 0.0), "class_kept_50": (">=", 0.7), "class_kept_100": (">=", 0.5)}
+_COMPARE = {">=": operator.ge, "<=": operator.le, ">": operator.gt}
+
+
+def meets_target(key: str, value: float) -> bool:
+    """Whether a measurement reaches its target in HW2_BAR_TARGETS."""
+    op, target = HW2_BAR_TARGETS[key]
+    return _COMPARE[op](value, target)
+
+
+def hw2_bar_passes(q: dict) -> dict[str, bool]:
+    """Which of HW2_BAR_TARGETS the measurements of hw2_bars pass, keyed as hw2_bars' `passes`."""
+    den = q["denoise"]
+    out = {k: meets_target(k, q[k]) for k in HW2_BAR_TARGETS if not k.startswith(("mmse_", "class_kept_"))}
+    out["denoise_mmse_gain"] = all(meets_target("mmse_psnr_gain_db", d["mmse_psnr_gain_db"]) for d in den.values())
+    out["denoise_class_kept"] = all(meets_target(f"class_kept_{s}", den[s]["class_kept"]) for s in ("50", "100"))
+    return out
+
+
 def psnr(x: torch.Tensor, ref: torch.Tensor, data_range: float = 1.0) -> torch.Tensor:
     """Per-image PSNR in dB, (B,)."""
     mse = ((x - ref) ** 2).reshape(x.shape[0], -1).mean(1)
@@ -369,7 +400,7 @@ def share_outside(x: torch.Tensor, margin: float = 0.1) -> float:
 
 __all__ = ["ResNet", "freeze", "energy_fn", "energy_score", "chunked", "CPU_CHUNK", "hw2_step_size", "sample_hw2", "heldout_split", "mnist_split", "MNISTSplit",
            "load_attachment", "load_energy", "load_classifier", "quality", "passes_bar", "psnr",
-           "denoise_score", "ray_energy", "RAY_LAMS", "ray_rises_share", "blank_energy_quantile", "share_outside", "box_penalty", "prox_box", "box_margin", "box_constraints", "impose", "BOX_CARRIER"]
+           "denoise_score", "ray_energy", "RAY_LAMS", "ray_rises_share", "blank_energy_quantile", "share_outside", "box_penalty", "prox_box", "box_slope", "box_margin", "box_constraints", "HW2_BAR_TARGETS", "meets_target", "hw2_bar_passes", "impose", "BOX_CARRIER"]
 
 
 def ssim(x: torch.Tensor, ref: torch.Tensor, data_range: float = 1.0, win: int = 7) -> torch.Tensor:

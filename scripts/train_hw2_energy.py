@@ -273,14 +273,7 @@ def hw2_bars(model, classifier, split, n=100, seed=11, n_post=4, mala_steps=200,
                          "class_kept": kept.float().mean().item(), "n_post": n_post}
     out["denoise"] = den
     out["quick"] = {"mala_steps": mala_steps, "n_digits": n_digits} if n_digits < 30 else False
-    out["passes"] = {"mean_max_prob": out["mean_max_prob"] >= 0.9, "min_class_fraction": out["min_class_fraction"] >= 0.05,
-                     "pixels_outside_box": out["pixels_outside_box"] <= 0.01, "ray_rises_share": out["ray_rises_share"] >= 0.95,
-                     "task6_mean_max_prob": out["task6_mean_max_prob"] >= 0.8,
-                     "task6_max_class_fraction": out["task6_max_class_fraction"] <= 0.3,
-                     "blank_energy_quantile": out["blank_energy_quantile"] >= 0.95,
-                     "mala_accept_2_256": out["mala_accept_2_256"] >= 0.3, "mala_accept_task10": out["mala_accept_task10"] >= 0.05,
-                     "denoise_mmse_gain": all(d["mmse_psnr_gain_db"] > 0 for d in den.values()),
-                     "denoise_class_kept": den["50"]["class_kept"] >= 0.7 and den["100"]["class_kept"] >= 0.5}
+    out["passes"] = energy.hw2_bar_passes(out)
     out["seconds"], out["cpu_seconds"] = round(time.time() - t0, 1), round(time.process_time() - c0, 1)
     model.train().requires_grad_(True)
     return out

@@ -184,7 +184,7 @@ def test_shipped_energy_has_its_walls_built_in_and_its_record_every_bar():
     if not ckpt.resolve(energy.ENERGY_CKPT).exists():
         pytest.skip("checkpoints/hw2_energy.pt not built yet (scripts/train_hw2_energy.py)")
     m = energy.load_energy()
-    c, margin = m._el["out_fc"].weight[0, energy.BOX_CARRIER].item(), energy.box_margin(m)
+    c, margin = energy.box_slope(m), energy.box_margin(m)
     assert c > 0 and margin >= 0
     params = dict(m.named_parameters())
     for name, (mask, value) in energy.box_constraints(m, c, margin).items():
@@ -194,6 +194,22 @@ def test_shipped_energy_has_its_walls_built_in_and_its_record_every_bar():
             "task6_max_class_fraction", "blank_energy_quantile", "mala_accept_2_256", "mala_accept_task10", "denoise"}
     assert keys <= set(qb) and qb["n"] >= 100 and not qb.get("quick")
     assert {"mmse_psnr_gain_db", "mmse_psnr_gain_se", "class_kept"} <= set(qb["denoise"]["50"]) <= set(qb["denoise"]["100"])
+    assert energy.hw2_bar_passes(qb) == qb["passes"]  # the targets the notebook prints are the ones that were applied
+
+
+def test_hw2_bar_passes_applies_each_target_on_its_side():
+    """A measurement on a target passes (>=, <=) or fails (> 0), one step past it flips the bar, and the denoising bars
+    need both noise levels."""
+    q = {k: t for k, (_, t) in energy.HW2_BAR_TARGETS.items()}
+    q["denoise"] = {s: {"mmse_psnr_gain_db": 0.1, "class_kept": energy.HW2_BAR_TARGETS[f"class_kept_{s}"][1]}
+                    for s in ("50", "100")}
+    p = energy.hw2_bar_passes(q)
+    assert p["mean_max_prob"] and p["pixels_outside_box"] and p["denoise_mmse_gain"] and p["denoise_class_kept"]
+    q["mean_max_prob"], q["pixels_outside_box"] = 0.899, 0.011
+    q["denoise"]["100"]["mmse_psnr_gain_db"], q["denoise"]["50"]["class_kept"] = 0.0, 0.69
+    p = energy.hw2_bar_passes(q)
+    assert not (p["mean_max_prob"] or p["pixels_outside_box"] or p["denoise_mmse_gain"] or p["denoise_class_kept"])
+    assert p["ray_rises_share"] and p["mala_accept_task10"] and len(p) == 11
 
 
 def test_box_margin_moves_the_walls_and_only_them():
