@@ -14,7 +14,7 @@ all three):
 Recipe (the tutorial's, as flags):
 - data: the offline 5k MNIST training subset plus the 9,000 MNIST test digits outside the 1,000 held out by
   helpers.energy.heldout_split (14,000 digits), pixels mapped to [-1, 1], N(0, 0.005^2) noise on the real digits;
-- model: the tutorial's Swish CNN (helpers.ebm.CNNEnergy, hidden 32, 68,737 parameters);
+- model: the tutorial's Swish CNN (helpers.ebm.CNNEnergy, hidden 32, 76,993 parameters);
 - negatives: 60 steps of x <- x - (eps^2 / 2) grad E(x) / T + eps eta with eps = 0.005 and T = 1.25e-6 (a gradient
   step of 10), per-pixel gradients clipped at 0.03, pixels clamped to [-1, 1]; buffer of 8,192 images;
 - loss: E(real).mean() - E(fake).mean() + alpha (mean E_real^2 + mean E_fake^2), alpha = 0.1; Adam lr 1e-4,
@@ -90,6 +90,12 @@ def parse(argv=None):
     args.state = args.state or str((tmp if args.smoke else utils.repo_root() / "runs")
                                    / f"ebm_mnist_{args.variant}_seed{args.seed}_state.pt")
     return args
+
+
+def repo_relative(path) -> str:
+    """A path relative to the project's root when it lies inside (records name files portably), else as given."""
+    p = Path(path).resolve()
+    return p.relative_to(utils.repo_root()).as_posix() if p.is_relative_to(utils.repo_root()) else str(path)
 
 
 def sampler_for(args, n_steps: int) -> ebm.SamplerConfig:
@@ -273,7 +279,7 @@ def main(argv=None):
         "evaluations_during_training": evals,
         "metrics": {k: final[k] for k in ("mean_max_prob", "min_class", "c2st_accuracy")},
         "evaluation": final,
-        "state_file": str(state_path), "state_sha256": ckpt.sha256sum(state_path),
+        "state_file": repo_relative(state_path), "state_sha256": ckpt.sha256sum(state_path),
         **({"compact_state_file": str(args.compact_state), "compact_state_sha256": ckpt.sha256sum(args.compact_state)}
            if args.compact_state else {}),
     }

@@ -123,6 +123,14 @@ def test_resnet_has_nine_residual_blocks_and_smooth_activations():
         m(torch.zeros(2, 1, 32, 32))
 
 
+def test_cnn_is_the_tutorials_network_by_its_parameter_count():
+    # the tutorial's CNNModel(hidden 32): convs 1->16 (5x5), 16->32, 32->64, 64->64 (3x3), linear 256->64->1
+    convs = [(1, 16, 5), (16, 32, 3), (32, 64, 3), (64, 64, 3)]
+    expected = sum(i * o * k * k + o for i, o, k in convs) + (256 * 64 + 64) + (64 + 1)
+    assert expected == 76_993
+    assert sum(p.numel() for p in ebm.build("cnn", hidden=32).parameters()) == expected
+
+
 def test_conditional_energy_depends_on_y():
     torch.manual_seed(0)
     m = ebm.build("cnn", n_classes=10)
