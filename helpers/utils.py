@@ -349,6 +349,9 @@ def setup(seed: int = 0) -> torch.device:
     """The notebooks' first call: seed everything, pick the device, print profile, device, threads and versions."""
     seed_everything(seed)
     device = get_device()
+    from . import plotting
+
+    plotting.use_palette_png()  # notebooks: figures as 256-colour PNGs (the committed outputs' size)
     print(f"profile: {profile()} (set {PROFILE_ENV}=smoke for the CI-sized run) | "
           f"device: {device} ({hardware()}) | seed {seed}")
     print("versions: " + ", ".join(f"{k} {v}" for k, v in versions().items()))

@@ -74,3 +74,54 @@ def test_save_atomic_writes_whole_files_and_keeps_the_old_one_when_saving_fails(
     with pytest.raises(Exception):
         checkpoints.save_atomic({"w": lambda: None}, path)
     assert path.read_bytes() == before and not list(path.parent.glob("*.tmp"))
+
+
+def _figure():
+    fig, ax = plt.subplots()
+    plotting.density_fn(lambda p: torch.exp(-(p ** 2).sum(1)), (-3, 3), n=60, ax=ax, title="a density")
+    ax.plot([-3, 3], [-3, 3], color="C1")
+    return fig
+
+
+def test_palette_png_keeps_the_look_and_shrinks_the_file():
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    fig = _figure()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")
+    original = buf.getvalue()
+    small = plotting.palette_png(original)
+    a = np.asarray(Image.open(io.BytesIO(original)).convert("RGB"), dtype=float)
+    b = np.asarray(Image.open(io.BytesIO(small)).convert("RGB"), dtype=float)
+    assert Image.open(io.BytesIO(small)).mode == "P" and a.shape == b.shape
+    diff = np.abs(a - b)  # 0-255 scale
+    assert diff.mean() < 1.0 and np.quantile(diff, 0.999) < 16
+    assert len(small) < 0.7 * len(original)
+    assert plotting.palette_png(small) == small  # a palette PNG is left as it is
+    plt.close(fig)
+
+
+def test_palette_png_puts_transparent_pixels_on_white():
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.new("RGBA", (8, 8), (0, 0, 0, 0)).save(buf, "PNG")
+    back = np.asarray(Image.open(io.BytesIO(plotting.palette_png(buf.getvalue()))).convert("RGB"))
+    assert (back == 255).all()
+
+
+def test_figure_png_equals_the_palette_of_the_inline_backends_png():
+    """So re-encoding a committed output (scripts/palette_pngs.py) gives what a re-run would."""
+    pylabtools = pytest.importorskip("IPython.core.pylabtools")  # what the inline backend shows a figure with
+    fig = _figure()
+    png = pylabtools.print_figure(fig, "png", bbox_inches="tight", base64=False)
+    assert plotting.figure_png(fig) == plotting.palette_png(png)
+    empty = plt.figure()
+    assert plotting.figure_png(empty) is None
+    plt.close("all")
