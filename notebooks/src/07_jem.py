@@ -111,6 +111,31 @@ plt.show()
 # descent from noise has no reason to head towards digits.
 
 # %% [markdown]
+# We can watch this happen. Below, JEM's own sampler (SGLD with $\alpha=1$, $\sigma=0.01$, pixels kept in
+# $[0,1]$) runs on the pretrained classifier's energy from 100 uniform-noise images: 20 steps, the length of one
+# training iteration's chains, and 100 steps.
+
+# %%
+x_start = jem.uniform_noise(100, generator=utils.generator(SEED))
+chains0 = {0: x_start, **{k: jem.sgld(model0, x_start, k, generator=utils.generator(SEED + 1)) for k in (20, 100)}}
+fig, axes = plt.subplots(1, 3, figsize=(12, 4.4))
+print(f"{'SGLD steps':>10s} {'E(x) mean':>10s} {'mean |x - x0|':>14s} {'classifier max prob':>20s}")
+for ax, (k, x) in zip(axes, chains0.items()):
+    plotting.image_grid(x[:36], nrow=6, ax=ax, title=f"{k} SGLD steps from noise")
+    with torch.no_grad():
+        e = model0.energy(x).mean().item()
+    print(f"{k:10d} {e:10.2f} {(x - x_start).abs().mean().item():14.3f} {predict_proba(base, x).max(1).values.mean().item():20.3f}")
+print(f"{'digits':>10s} {e_real.mean().item():10.2f}")
+plt.show()
+
+# %% [markdown]
+# The chains descend the energy fast, from about -39 to **-80** in 20 steps (digits sit near -13), while every
+# image stays high-contrast speckle: pixels move by a third of their range on average, but towards larger
+# logits, not towards strokes. These are the adversarial negatives that JEM's first iterations train on: images
+# the classifier labels with probability 1.000 and that are $e^{67}$ times more probable than a digit under its
+# $p(x)$. One draw of 100 chains.
+
+# %% [markdown]
 # ## Task 2.4 — SGLD negatives and JEM training
 #
 # Training needs negatives $\tilde x$ from the model. JEM draws them by SGLD with a decoupled step,
@@ -125,7 +150,8 @@ plt.show()
 #
 # **The weight of $\log p(x)$.** JEM adds the two terms with equal weight. Starting from a *trained*
 # classifier that is harmful: its cross-entropy is already near 0, so its gradient is tiny, while the first
-# SGLD negatives are adversarial images with huge logits. Adam normalises each parameter's step, so the update
+# SGLD negatives are adversarial images with huge logits (Task 2.3's chains: speckle at energy -80, digits at
+# -13). Adam normalises each parameter's step, so the update
 # is almost entirely the $\log p(x)$ direction, and accuracy falls before the cross-entropy grows large enough
 # to pull it back. We therefore minimise $\mathrm{CE} + \lambda\,(\overline{E(x)}-\overline{E(\tilde x)})$ with
 # $\lambda = 0.1$ and Adam at learning rate $3\times10^{-5}$, the same for both methods. The figure shows the
@@ -386,7 +412,7 @@ for (a, b), (only_a, only_b, p) in tests.items():
 # ## About this run
 #
 # Profile `full` on a CPU with one thread (the set-up cell prints the device and the library versions); the
-# whole notebook ran in about 32 s (`notebooks/timings.json`, 2026-12-03). Checkpoints loaded:
+# whole notebook ran in 60 s (`notebooks/timings.json`, 2026-12-04). Checkpoints loaded:
 # `mnist_classifier.pt` (the pretrained classifier), `jem_jem.pt` and `jem_jempp.pt` with their samples
 # `jem_jem_samples.pt` and `jem_jempp_samples.pt`; each has a JSON record beside it in `checkpoints/` (command,
 # sampler and optimiser settings, curves, CPU time). Both were trained by `scripts/train_jem.py`, seed 0,
