@@ -550,7 +550,7 @@ print("  rel.err: ", "  ".join(f"{e:6.3f}" for e in rel_err))
 fig, ax = plt.subplots(figsize=(5, 3.4))
 ax.loglog(SIGMAS_TRAIN, rel_err, "o-")
 ax.axvline(1.0, color="k", ls=":", lw=1)  # the data's own component std
-ax.set(xlabel="noise level sigma", ylabel="relative error of the learned score",
+ax.set(xlabel="noise level sigma", ylabel="relative squared error of the learned score",
        title="Task 11: error of s_theta(x, sigma) at each level")
 plt.show()
 
@@ -583,20 +583,23 @@ plt.show()
 
 # %% [markdown]
 # **Answer.** The loss settles near **-0.444**, close to its minimum -0.457 (the objective at the true scores). The
-# error table and its curve (one trained network) show a field that is accurate at every large and medium level (relative error
-# 0.008 to 0.022 from $\sigma=10$ down to 0.46) and degrades at the three smallest, up to **1.261** at $\sigma=0.1$.
+# error table and its curve (one trained network; the relative *squared* error $\mathbb E|s_\theta-s|^2/\mathbb E|s|^2$)
+# show a field that is accurate at every large and medium level (0.008 to 0.022 from $\sigma=10$ down to 0.46) and
+# degrades at the three smallest, up to **1.261** at $\sigma=0.1$.
 #
 # * $\sigma_1=10$ ($\tilde\sigma_1=10.05$): the noisy density is one broad bump around the weighted mean $(3,3)$, and its
-#   score an almost linear field pointing there. An easy target, seen at this level by every training sample; the
-#   learned field matches it (error 0.022).
+#   score an almost linear field pointing there: an easy target, and the learned field matches it (0.022).
 # * $\sigma_L=0.1$ ($\tilde\sigma_L=1.005$): the target is practically the data score of Task 3, no harder than at
-#   $\sigma=0.46$ (error 0.012), yet the error is 1.26. Two causes, both in the recipe. The weight $\lambda(\sigma)=\sigma^2$
-#   assumes $\ell(\theta;\sigma)\propto1/\sigma^2$, true only while the noise dominates the data's own scale (std 1);
-#   below $\sigma=1$, $\ell$ stays $O(1)$ and $\sigma^2$ shrinks the smallest level's share of the gradient a hundredfold.
-#   And the output $\mathrm{MLP}/\sigma$ multiplies any error of the MLP by 10 at $\sigma=0.1$.
+#   $\sigma=0.46$ (0.012), yet the error is 1.26. Two likely causes, both in the recipe (not tested separately here).
+#   The weight $\lambda(\sigma)=\sigma^2$ assumes $\ell(\theta;\sigma)\propto1/\sigma^2$, true only while the noise
+#   dominates the data's own scale (std 1); below $\sigma=1$ the loss no longer grows like $1/\sigma^2$, and the weight
+#   shrinks the smallest level's share of the gradient by $\sigma^2=0.01$ against $\sigma=1$. And the output
+#   $\mathrm{MLP}/\sigma$ multiplies any error of the MLP by 10 at $\sigma=0.1$.
 #
-# The small levels matter little for sampling: Task 12's steps there are tiny ($5\cdot10^{-4}$ at the last level,
-# against a width of 1), so chains barely move in the last levels.
+# The small levels matter little for sampling. Their steps are small (Task 12: $\epsilon_i$ from $3.9\cdot10^{-3}$ down
+# to $5\cdot10^{-4}$), so over 100 steps the drift that a wrong score can add is about $\epsilon_i T|s|\approx0.05$ at the
+# last level, against a component width of 1. Task 12 shows it: the share of chains in the small mode stops changing
+# after $\sigma=1.29$, and the per-mode spread comes out at 0.97 and 1.00 (data: 1.00).
 
 # %% [markdown]
 # ### Task 12 — Annealed Langevin dynamics with the learned scores
@@ -686,8 +689,8 @@ for k, v in summary.items():
 # ## About this run
 #
 # Profile `full` on a CPU, one thread (the set-up cell prints the device and the library versions); the whole
-# notebook ran in 153 s (`notebooks/timings.json`, 2026-12-04). No checkpoint is loaded: both score networks are trained
-# in the notebook from seed 0 (Task 8 in 25 s, Task 11 in 39 s in that run; their cells print the times).
+# notebook ran in 120 s (`notebooks/timings.json`, 2026-12-04). No checkpoint is loaded: both score networks are trained
+# in the notebook from seed 0 (Task 8 in 18 s, Task 11 in 29 s in that run; their cells print the times).
 # `make verify NB=04` re-runs the notebook and checks that every printed line reproduces. The two GIFs of the
 # annealing levels are written to `notebooks/figures/`. Everything is imported from `helpers`
 # (`distributions.GaussianMixture`, `samplers.langevin`, `samplers.annealed_langevin`, `score_matching`); the test

@@ -60,7 +60,9 @@ base = energy.load_classifier()
 model0 = jem.JEMCNN.from_small_cnn(base)
 with torch.no_grad():
     gap = (model0(x_test[:500]) - base(x_test[:500])).abs().max().item()
-print(f"pretrained classifier: {accuracy(base, x_test, y_test):.4f} held-out accuracy; "
+    ce0 = torch.nn.functional.cross_entropy(model0(x_train), y_train).item()
+print(f"pretrained classifier: {accuracy(base, x_test, y_test):.4f} held-out accuracy, "
+      f"cross-entropy {ce0:.4f} on the training images; "
       f"folded JEMCNN: {accuracy(model0, x_test, y_test):.4f}; largest logit difference {gap:.1e}; "
       f"{sum(p.numel() for p in model0.parameters()):,} parameters")
 
@@ -113,7 +115,8 @@ plt.show()
 # %% [markdown]
 # We can watch this happen. Below, JEM's own sampler (SGLD with $\alpha=1$, $\sigma=0.01$, pixels kept in
 # $[0,1]$) runs on the pretrained classifier's energy from 100 uniform-noise images: 20 steps, the length of one
-# training iteration's chains, and 100 steps.
+# training iteration's chains, and 100 steps. JEM's replay buffer starts as exactly such noise, so these are the
+# negatives of its first iterations. The grids show 36 of the 100 chains.
 
 # %%
 x_start = jem.uniform_noise(100, generator=utils.generator(SEED))
@@ -129,11 +132,12 @@ print(f"{'digits':>10s} {e_real.mean().item():10.2f}")
 plt.show()
 
 # %% [markdown]
-# The chains descend the energy fast, from about -39 to **-80** in 20 steps (digits sit near -13), while every
-# image stays high-contrast speckle: pixels move by a third of their range on average, but towards larger
-# logits, not towards strokes. These are the adversarial negatives that JEM's first iterations train on: images
-# the classifier labels with probability 1.000 and that are $e^{67}$ times more probable than a digit under its
-# $p(x)$. One draw of 100 chains.
+# The chains descend the energy fast, from about -39 to **-80** in 20 steps (digits sit near -13), and the images
+# show why: the grey noise turns into saturated black-and-white speckle with a diagonal stripe texture, pixels
+# moving by a third of their range on average, towards larger logits and not towards strokes. The classifier
+# already gave the noise probability 1.000, and the chains keep it. These adversarial images, $e^{67}$ times more
+# probable than a digit under the classifier's $p(x)$, are what JEM's first iterations train on. One draw of 100
+# chains.
 
 # %% [markdown]
 # ## Task 2.4 — SGLD negatives and JEM training
@@ -148,14 +152,15 @@ plt.show()
 # Chains persist in a replay buffer of 10,000 images; each iteration starts from buffer states, 5% of them
 # replaced by fresh $U[0,1]$ noise.
 #
-# **The weight of $\log p(x)$.** JEM adds the two terms with equal weight. Starting from a *trained*
-# classifier that is harmful: its cross-entropy is already near 0, so its gradient is tiny, while the first
-# SGLD negatives are adversarial images with huge logits (Task 2.3's chains: speckle at energy -80, digits at
-# -13). Adam normalises each parameter's step, so the update
-# is almost entirely the $\log p(x)$ direction, and accuracy falls before the cross-entropy grows large enough
-# to pull it back. We therefore minimise $\mathrm{CE} + \lambda\,(\overline{E(x)}-\overline{E(\tilde x)})$ with
-# $\lambda = 0.1$ and Adam at learning rate $3\times10^{-5}$, the same for both methods. The figure shows the
-# short runs (one each, seed 0) from which $\lambda$ was picked.
+# **The weight of $\log p(x)$.** JEM adds the two terms with equal weight. Starting from a *trained* classifier that
+# is harmful: its cross-entropy is already near 0 (0.015 on the training images, Task 2.2), so its gradient is tiny,
+# while the first SGLD negatives are adversarial images with huge logits (Task 2.3's chains: speckle at energy -80,
+# digits at -13). Adam scales each parameter's step by the running size of its whole gradient, which is then
+# dominated by the $\log p(x)$ term, so the update follows that term, and accuracy falls before the cross-entropy
+# grows large enough to pull it back (a heuristic reading of the curves below, not measured separately). We
+# therefore minimise $\mathrm{CE} + \lambda\,(\overline{E(x)}-\overline{E(\tilde x)})$ with $\lambda = 0.1$ and Adam
+# at learning rate $3\times10^{-5}$, the same for both methods. The figure shows the short runs (one each, seed 0)
+# from which $\lambda$ was picked.
 
 # %% [markdown]
 # **Caveat: these runs were scored on the test digits.** $\lambda$ was chosen by looking at accuracy on the
@@ -412,7 +417,7 @@ for (a, b), (only_a, only_b, p) in tests.items():
 # ## About this run
 #
 # Profile `full` on a CPU with one thread (the set-up cell prints the device and the library versions); the
-# whole notebook ran in 60 s (`notebooks/timings.json`, 2026-12-04). Checkpoints loaded:
+# whole notebook ran in 78 s (`notebooks/timings.json`, 2026-12-04). Checkpoints loaded:
 # `mnist_classifier.pt` (the pretrained classifier), `jem_jem.pt` and `jem_jempp.pt` with their samples
 # `jem_jem_samples.pt` and `jem_jempp_samples.pt`; each has a JSON record beside it in `checkpoints/` (command,
 # sampler and optimiser settings, curves, CPU time). Both were trained by `scripts/train_jem.py`, seed 0,
