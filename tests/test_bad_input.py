@@ -262,8 +262,8 @@ CASES = [
     ("ebm.sgld x0 inf", sgld(spoil(images(4, -1.0), INF)), ValueError, r"x0 holds 0 NaN and 1 inf"),
     ("ebm.sgld x0 empty", sgld(torch.empty(0, 1, 28, 28)), ValueError, r"empty batch"),
     ("ebm.sgld x0 uint8", sgld((images(4) * 255).to(torch.uint8)), TypeError, r"floating-point"),
-    ("ebm.sgld eps 0", sgld(eps=0.0), ValueError, r"step_size must be positive"),
-    ("ebm.sgld eps <0", sgld(eps=-0.01), ValueError, r"noise_scale must be >= 0"),
+    ("ebm.sgld eps 0", sgld(eps=0.0), ValueError, r"ebm.sgld: eps must be positive"),
+    ("ebm.sgld eps <0", sgld(eps=-0.01), ValueError, r"ebm.sgld: eps must be positive"),
     ("ebm.sgld n_steps <0", sgld(n_steps=-1), ValueError, r"n_steps must be >= 0"),
     ("ebm.sgld temperature 0", sgld(temperature=0.0), ValueError, r"temperature must be positive"),
     ("ebm.train NaN", ebm_train(spoil(images(8, -1.0), NAN)), ValueError, r"ebm.train: x holds 1 NaN"),
@@ -403,6 +403,11 @@ def test_density_on_grid_keeps_far_points_at_zero_but_refuses_nan_points():
     far = torch.tensor([[1e30, 1e30], [0.0, 0.0]])
     d = flows.density_on_grid(model, far)
     assert d.shape == (2,) and torch.isfinite(d).all()
+    with torch.no_grad():
+        at_origin = model.log_probability(far[1:]).exp()
+    assert d[0] == 0 and torch.allclose(d[1:], at_origin) and at_origin.item() > 0
+    with pytest.raises(ValueError, match="points holds 1 NaN"):
+        flows.density_on_grid(model, torch.tensor([[float("nan"), 0.0], [0.0, 0.0]]))
 
 
 # ----------------------------------------------------------------------------- checkpoints

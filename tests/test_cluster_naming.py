@@ -52,9 +52,9 @@ def test_vote_of_a_two_label_cluster_follows_the_hypergeometric_law():
 def test_empty_cluster_gets_no_name_and_bad_input_is_refused():
     y, c = np.array([1, 1, 2]), np.array([0, 0, 2])
     assert vqvae.name_clusters_from_sample(y, c, 5, n_classes=3).tolist() == [1, -1, 2]
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="labels and clusters must be 1-d of the same length"):
         vqvae.name_clusters_from_sample(y, c[:2], 5)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="n_per_cluster must be >= 1"):
         vqvae.name_clusters_from_sample(y, c, 0)
 
 
@@ -65,7 +65,7 @@ def test_flip_changes_exactly_the_share_and_always_to_another_class():
         assert (f != y).sum() == round(share * len(y))
         assert f.min() >= 0 and f.max() <= 9
     assert np.array_equal(vqvae.flip_labels_uniform(y, 0.3, 10, seed=5), vqvae.flip_labels_uniform(y, 0.3, 10, seed=5))
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"share must be in \[0, 1\]"):
         vqvae.flip_labels_uniform(y, 1.5)
 
 

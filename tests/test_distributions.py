@@ -33,6 +33,11 @@ def test_sample_moments(mix):
     x = mix.sample(200_000, torch.Generator().manual_seed(0))
     mean = (mix.weights[:, None] * mix.means).sum(0)
     assert torch.allclose(x.mean(0), mean, atol=0.05)
+    nearest = torch.cdist(x, mix.means.float()).argmin(1)  # components >= 6 sigma apart: nearest mean = component
+    for m in range(len(mix.means)):
+        xm = x[nearest == m]
+        assert abs(len(xm) / len(x) - mix.weights[m].item()) < 0.005
+        assert torch.allclose(torch.cov(xm.T), mix.sigma ** 2 * torch.eye(2), atol=0.02), torch.cov(xm.T)
 
 
 def test_gaussian_score_and_log_prob():

@@ -64,7 +64,7 @@ def test_schedule_hits_its_ends_and_decays_geometrically():
     assert all(r == pytest.approx(ratios[0]) for r in ratios) and ratios[0] < 1
     assert s(30) == pytest.approx(0.1 * (0.01) ** (30 / 59))
     assert ebm.GeometricSchedule(0.2, 0.1, 1)(0) == 0.2
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="eps_start and eps_end must be positive"):
         ebm.GeometricSchedule(0.0, 0.1, 10)
     cfg = ebm.SamplerConfig(n_steps=10, eps=(0.02, 0.002))
     assert cfg.schedule()(0) == pytest.approx(0.02) and cfg.schedule()(9) == pytest.approx(0.002)
@@ -225,13 +225,22 @@ def test_ood_helpers():
     torch.testing.assert_close(ebm.flipped(x)[..., 0, 0], x[..., -1, -1])
     s = ebm.shrunken(x, 0.5)
     assert s.shape == x.shape and (s[..., :7, :] == -1).all() and (s[..., 21:, :] == -1).all()
-    n = ebm.noisy(x, 0.3, torch.Generator().manual_seed(0))
-    assert n.shape == x.shape and n.abs().max() <= 1
+    assert (s[..., :, :7] == -1).all() and (s[..., :, 21:] == -1).all()
+    small = torch.nn.functional.interpolate(x, size=(14, 14), mode="bilinear", align_corners=False, antialias=True)
+    torch.testing.assert_close(s[..., 7:21, 7:21], small)
+    torch.testing.assert_close(ebm.shrunken(torch.full((1, 1, 28, 28), 0.25))[..., 7:21, 7:21],
+                               torch.full((1, 1, 14, 14), 0.25))
+    n = ebm.noisy(torch.zeros(5, 1, 28, 28), 0.3, torch.Generator().manual_seed(0))
+    assert abs(n.mean().item()) < 0.015 and abs(n.std().item() - 0.3) < 0.015  # N(0, 0.3^2), clamping negligible
+    assert ebm.noisy(x, 5.0).abs().max() <= 1 and torch.equal(ebm.noisy(x, 0.0), x)
     e_in, e_out = torch.randn(300), torch.randn(200) + 1.0
     want = roc_auc_score([0] * 300 + [1] * 200, torch.cat([e_in, e_out]).numpy())
     assert ebm.auroc(e_in, e_out) == pytest.approx(want)
     assert ebm.auroc(torch.zeros(10), torch.ones(10)) == 1.0
-    torch.testing.assert_close(ebm.to_unit(ebm.to_signed(torch.rand(3, 4))).shape, torch.Size([3, 4]))
+    u = torch.rand(3, 4)
+    torch.testing.assert_close(ebm.to_unit(ebm.to_signed(u)), u)
+    torch.testing.assert_close(ebm.to_signed(torch.tensor([0.0, 0.5, 1.0])), torch.tensor([-1.0, 0.0, 1.0]))
+    torch.testing.assert_close(ebm.to_unit(torch.tensor([-3.0, 0.0, 3.0])), torch.tensor([0.0, 0.5, 1.0]))  # clamped
 
 
 def test_energy_scores_and_conditional_share():

@@ -1,6 +1,7 @@
 """HW2's ResNet energy, its checkpoint, the posterior score, PSNR/SSIM, the held-out split and the attachment."""
 import copy
 import pytest
+import numpy as np
 import torch
 
 from helpers import checkpoints as ckpt
@@ -81,6 +82,30 @@ def test_psnr_and_ssim():
     assert (energy.ssim(noisy, x) < 0.99).all()
 
 
+def _ssim_by_loops(a: np.ndarray, b: np.ndarray, win: int = 7, c1: float = 1e-4, c2: float = 9e-4) -> float:
+    """Wang et al.'s SSIM written out: every win x win window (population moments), averaged."""
+    vals = []
+    for i in range(a.shape[0] - win + 1):
+        for j in range(a.shape[1] - win + 1):
+            p, q = a[i:i + win, j:j + win], b[i:i + win, j:j + win]
+            mp, mq = p.mean(), q.mean()
+            vp, vq, cpq = p.var(), q.var(), ((p - mp) * (q - mq)).mean()
+            vals.append((2 * mp * mq + c1) * (2 * cpq + c2) / ((mp ** 2 + mq ** 2 + c1) * (vp + vq + c2)))
+    return float(np.mean(vals))
+
+
+def test_ssim_equals_the_windowed_definition():
+    g = torch.Generator().manual_seed(3)
+    x = torch.rand(2, 1, 12, 10, generator=g, dtype=torch.float64)
+    y = (x + 0.2 * torch.randn(x.shape, generator=g, dtype=torch.float64)).clamp(0, 1)
+    want = [_ssim_by_loops(y[k, 0].numpy(), x[k, 0].numpy()) for k in range(2)]
+    torch.testing.assert_close(energy.ssim(y, x).double(), torch.tensor(want, dtype=torch.float64), rtol=1e-5, atol=1e-6)
+    a, b = 0.01, 0.03  # two dark constant images: (2ab + c1) / (a^2 + b^2 + c1) = 0.636 (0.6 without c1)
+    want_const = (2 * a * b + 1e-4) / (a * a + b * b + 1e-4)
+    got = energy.ssim(torch.full((1, 1, 9, 9), a), torch.full((1, 1, 9, 9), b))
+    torch.testing.assert_close(got, torch.tensor([want_const], dtype=got.dtype), rtol=1e-3, atol=0)  # float32 inside
+
+
 def test_heldout_split_is_fixed_and_disjoint():
     tr, held = energy.heldout_split()
     tr2, held2 = energy.heldout_split()
@@ -105,13 +130,19 @@ def test_quality_bar_metric():
             super().__init__()
             self.w = torch.nn.Parameter(torch.zeros(1))
 
-        def forward(self, x):  # logits: class = image index mod 10, very confident
-            idx = x.flatten(1)[:, 0].round().long()
+        def forward(self, x):  # logits: class = image index mod 10 (pixel value index / 19), very confident
+            idx = (x.flatten(1)[:, 0] * 19).round().long()
             return torch.nn.functional.one_hot(idx % 10, 10).float() * 20
 
-    x = torch.arange(20).float().view(20, 1, 1, 1).expand(20, 1, 28, 28) / 100
+    x = torch.arange(20).float().view(20, 1, 1, 1).expand(20, 1, 28, 28) / 19
+    q = energy.quality(Fixed(), x)  # two images per class
+    top = torch.softmax(torch.tensor([20.0] + [0.0] * 9), 0).max().item()
+    assert q["class_fractions"] == [0.1] * 10 and q["min_class_fraction"] == pytest.approx(0.1)
+    assert q["mean_max_prob"] == pytest.approx(top) and q["labels"] == [i % 10 for i in range(20)]
+    assert energy.passes_bar(q)
     q = energy.quality(Fixed(), x * 0)  # every image labelled 0
-    assert q["min_class_fraction"] == 0 and not energy.passes_bar(q)
+    assert q["class_fractions"] == [1.0] + [0.0] * 9 and q["min_class_fraction"] == 0 and not energy.passes_bar(q)
+    assert not energy.passes_bar(q | {"min_class_fraction": 0.1, "mean_max_prob": 0.89})  # confidence short
 
 
 def test_energy_checkpoint_loads_and_wrong_shapes_fail(tmp_path):

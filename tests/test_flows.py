@@ -132,6 +132,11 @@ def test_pack_and_unpack_round_trip():
     packed = flows.PackedFlow(flow)
     packed.push()
     assert all(torch.equal(before[k], v) for k, v in flow.state_dict().items())
+    changed = packed.flat + 0.01 * torch.arange(len(packed.flat), dtype=packed.flat.dtype)
+    packed.flat.copy_(changed)
+    packed.push()  # the module now holds the perturbed values ...
+    assert not torch.equal(flow.layers[0].s_func[0].weight, before["layers.0.s_func.0.weight"])
+    torch.testing.assert_close(flows.PackedFlow(flow).flat, changed)  # ... and packing it again gives them back
 
 
 @pytest.mark.parametrize("engine", ["numpy", "torch"])

@@ -104,6 +104,21 @@ def test_spiral_density_matches_samples_on_annuli():
         assert abs(p - q) < 5 * math.sqrt(p * (1 - p) / len(r)), (a, b, p, q)
 
 
+def test_spiral_density_matches_samples_in_polar_cells():
+    """Angle and radius together (a ring or a mirrored spiral has the right radii but fails here): 8 sectors x
+    5 annuli, the sample share against the density's mass in each cell, within 5 binomial standard errors."""
+    rho, cell, f_rho = _polar_grid()
+    phi = (np.arange(f_rho.shape[0]) + 0.5) * 2 * np.pi / f_rho.shape[0]
+    x = data.spiral(100_000, r_std=0.5, seed=5).double()
+    r, a = x.norm(dim=1).numpy(), np.mod(np.arctan2(x[:, 1], x[:, 0]).numpy(), 2 * np.pi)
+    sectors = np.linspace(0, 2 * np.pi, 9)
+    for lo, hi in [(1, 2), (2, 3), (3, 4), (4, 5), (5, 6)]:
+        for s0, s1 in zip(sectors[:-1], sectors[1:]):
+            p = f_rho[np.ix_((phi >= s0) & (phi < s1), (rho >= lo) & (rho < hi))].sum() * cell
+            q = np.mean((r >= lo) & (r < hi) & (a >= s0) & (a < s1))
+            assert abs(p - q) < 5 * math.sqrt(p * (1 - p) / len(r)) + 1e-4, (lo, s0, p, q)
+
+
 def test_mixture_int_f2_closed_form():
     mix = data.gaussian_grid_mixture(0.5)
     xs = np.linspace(-4, 6, 501)

@@ -75,11 +75,21 @@ def test_score_from_energy_is_minus_gradient():
     assert torch.allclose(samplers.score_from_energy(e)(x), -3 * x)
 
 
-def test_annealed_langevin_levels_and_step_rule():
-    steps = []
+def test_annealed_langevin_levels_and_step_rule(monkeypatch):
+    """Each level runs Langevin on score(., sigma_i) with step step_size * sigma_i^2 / sigma_L^2."""
+    steps, step_sizes = [], []
+    langevin = samplers.langevin
+
+    def spy(x, score, step_size, n_steps, **kw):
+        step_sizes.append(step_size)
+        return langevin(x, score, step_size, n_steps, **kw)
+
+    monkeypatch.setattr(samplers, "langevin", spy)
     score = lambda v, s: steps.append(s) or -v
     final, levels = samplers.annealed_langevin(torch.zeros(10, 2), score, [4.0, 2.0, 1.0], 0.01, 3)
     assert len(levels) == 4 and steps == [4.0] * 3 + [2.0] * 3 + [1.0] * 3
+    assert step_sizes == pytest.approx([0.01 * 16, 0.01 * 4, 0.01])
+    assert torch.equal(final, levels[-1])
 
 
 def test_mala_with_closed_form_score_equals_autograd_path():

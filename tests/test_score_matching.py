@@ -145,3 +145,18 @@ def test_distances():
     assert sm.histogram_tv(a * 0.01 - 1, a * 0.01 + 1.5, lim=(-2, 2)) == pytest.approx(1.0)
     assert np.isclose(sm.nearest_mode_fractions(torch.tensor([[-4.0, -6.0], [5.0, 4.0], [6.0, 6.0]]),
                                                 HW4.means)[0].item(), 1 / 3)
+
+
+def test_langevin_covariances_equal_their_one_dimensional_closed_forms():
+    """Per eigen-direction (variance s, a = 1 - tau / (2 s)): after k steps a^2k v0 + tau (1 - a^2k) / (1 - a^2),
+    stationary tau / (1 - a^2); at a step where the discretisation bias is large (tau = 0.6 x the smallest variance)."""
+    cov = torch.as_tensor(SIGMA_ANTI, dtype=torch.float64)
+    s, v = torch.linalg.eigh(cov)
+    tau, v0, k = 0.6 * s.min().item(), 4.0, 7
+    a = 1 - tau / (2 * s)
+    stationary = tau / (1 - a ** 2)
+    after = a ** (2 * k) * v0 + stationary * (1 - a ** (2 * k))
+    torch.testing.assert_close(sm.langevin_stationary_cov(cov, tau), v @ torch.diag(stationary) @ v.T)
+    torch.testing.assert_close(sm.langevin_cov_after(cov, v0 * torch.eye(2, dtype=torch.float64), tau, k),
+                               v @ torch.diag(after) @ v.T)
+    assert (stationary / s).max() > 1.15  # the bias is large enough here that dropping it would fail

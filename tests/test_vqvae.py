@@ -53,6 +53,9 @@ def test_losses_move_codebook_and_encoder_as_defined():
     assert z.grad.abs().sum() > 0 and vq.codebook.grad is None
     e = vq.codebook[q.indices].permute(0, 3, 1, 2)
     assert torch.allclose(q.commitment_loss, ((z - e) ** 2).mean())
+    assert torch.allclose(q.codebook_loss, ((z.detach() - e) ** 2).mean())
+    nearest = torch.cdist(z.detach().permute(0, 2, 3, 1).reshape(-1, 3), vq.codebook.detach()).argmin(1)
+    assert torch.equal(q.indices.reshape(-1), nearest)  # each vector's code is its nearest codebook entry
 
 
 def test_perplexity_and_dead_codes():
