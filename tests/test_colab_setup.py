@@ -135,6 +135,15 @@ def test_a_broken_package_definition_fails_the_install_check(tmp_path):
     assert proc.returncode != 0 or import_from(target, tmp_path).returncode != 0
 
 
-def test_setup_cell_does_nothing_outside_colab():
+def test_setup_cell_does_nothing_outside_colab(tmp_path):
+    """Without google.colab the cell clones nothing, sets no GENMODELS_ROOT, and only imports and sets up."""
     assert "google.colab" in SETUP_CELL and SETUP_CELL.rstrip().endswith("device = helpers.setup(seed=0)")
     assert "pip\", \"install\"" in SETUP_CELL  # Colab still installs the project's dependencies
+    clone = tmp_path / "clone"
+    env = {k: v for k, v in os.environ.items() if k != "GENMODELS_ROOT"}
+    env.update(GENMODELS_COLAB_DIR=str(clone), GENMODELS_REPO_URL=str(tmp_path / "no-such-repo"),
+               PYTHONPATH=str(ROOT), OMP_NUM_THREADS="1")
+    code = SETUP_CELL + "\nimport json\nprint(json.dumps({'root': os.environ.get('GENMODELS_ROOT')}))"
+    run = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert json.loads(run.stdout.strip().splitlines()[-1]) == {"root": None} and not clone.exists()
