@@ -148,16 +148,17 @@ print(f"i.i.d.:   points per mode {np.round(frac_r.numpy(), 3)}, variance around
 print(f"Langevin: points per mode {np.round(frac.numpy(), 3)}, variance around nearest mean {var:.4f}")
 
 # %% [markdown]
-# **Discussion.** The two clouds look alike: five round blobs of the same size on the circle, heavily
-# overlapping (neighbouring means are $2\cdot0.7\sin 36^\circ=0.82$ apart, only 2.6 standard deviations). The
+# **Discussion.** The two clouds look alike: one round disc around the five means, in which the blobs cannot be told
+# apart because they overlap heavily (neighbouring means are $2\cdot0.7\sin 36^\circ=0.82$ apart, only 2.6 standard deviations). The
 # numbers agree too: the Langevin points split over the modes as 0.208/0.203/0.172/0.205/0.212 against 0.2 each
 # (the binomial standard deviation with 1000 points is 0.013, so 0.172 is a 2-sigma fluctuation), and their spread
 # around the nearest mean is 0.077 against 0.071 for the i.i.d. samples (both below the true 0.1 because assigning a
 # point to its *nearest* mean cuts off the overlapping tails). With $\varepsilon/\sigma^2=7.6\cdot10^{-3}$ a chain
 # forgets its start in about $\sigma^2/\varepsilon\approx130$ steps, so 5000 steps are plenty; the discretisation bias
 # of the unadjusted update inflates the variance by only a factor $1/(1-\varepsilon/2\sigma^2)\approx1.004$.
-# The visible difference is that Langevin samples are not independent draws in general, but after 5000 steps from
-# independent starts they are, for all practical purposes.
+# In general Langevin samples are not independent draws; here each of the 1000 points is the end of its own chain,
+# run far past its relaxation time, so they are independent for all practical purposes, and the figure shows no
+# difference.
 
 # %% [markdown]
 # ### Task 4 — Step sizes $1/256$ and $200/256$
@@ -209,7 +210,7 @@ print(f"stability limit of the step on one Gaussian: eps < 2 sigma^2 = {2 * SIGM
 # * **$\sqrt{2\varepsilon}=1/256$** ($\varepsilon/\sigma^2=7.6\cdot10^{-5}$): too small. A chain needs about
 #   $\sigma^2/\varepsilon\approx13{,}000$ steps to relax, more than the 5000 it gets, so the points have only
 #   moved part of the way from the uniform start towards the modes: their spread around the nearest mean is 0.89
-#   instead of 0.071, and the paths above are short, diffusive wiggles. Correct in the limit, but far from mixed.
+#   instead of 0.077 at $10/256$ (the true variance is 0.1), and the paths above are short, diffusive wiggles. Correct in the limit, but far from mixed.
 # * **$\sqrt{2\varepsilon}=10/256$**: the balance of Task 3, accurate and mixed.
 # * **$\sqrt{2\varepsilon}=200/256$** ($\varepsilon=0.305$, $\varepsilon/\sigma^2=3.05$): too large. The factor
 #   $|1-\varepsilon/\sigma^2|=2.05>1$ makes every step overshoot the mode and land twice as far on the other side;
@@ -279,15 +280,16 @@ plt.tight_layout()
 plt.show()
 
 # %% [markdown]
-# **Reading.** At this step ULA is stable but visibly biased: its per-mode variance is **0.1254 $\pm$ 0.0011**
-# (mean over the five modes, standard error over 5 seeds of 2,000 chains), 25% above the true 0.1, and every one of
-# the five modes is too wide (0.124-0.127). MALA, with the same proposals and an acceptance rate of 0.818, gives
+# **Reading.** At this step ULA is stable but biased: its per-mode variance reads **0.1254 $\pm$ 0.0011** (mean
+# over the five modes, standard error over 5 seeds of 2,000 chains) against the true 0.1, and every one of the five
+# modes reads too wide (0.124-0.127). MALA, with the same proposals and an acceptance rate of 0.818, gives
 # **0.1001 $\pm$ 0.0006**, as does the i.i.d. control (0.1012 $\pm$ 0.0007): the Metropolis-Hastings test removes
-# the discretisation bias. (The one-Gaussian formula predicts 0.162 for ULA, well above the measured 0.125; it is
-# exact only for a single Gaussian, and these modes overlap. Where the difference goes is not measured here.) The mode
-# weights are 0.2 within 2-3 standard errors for all three samplers (the largest deviation, ULA's 0.192, is the
-# largest of five comparisons): the five modes are symmetric under rotation and so is ULA's update, so its bias shows
-# in the width, not in the weights. The scatter plots show the same thing: ULA's blobs are visibly wider.
+# the discretisation bias. The statistic weighs each point by its responsibilities under $p$ itself
+# ($\sigma^2=0.1$), so it is calibrated only for samples from $p$: it shows *that* ULA is too wide, not by how much,
+# and the one-Gaussian formula's 0.162 cannot be compared with the 0.125 it reads. The mode weights are 0.2 within
+# 2-3 standard errors for all three samplers (the largest deviation, ULA's 0.192, is the largest of 15
+# comparisons): the five modes are symmetric under rotation and so is ULA's update, so its bias shows in the width,
+# not in the weights. The scatter plots show the same thing: ULA's cloud is visibly wider.
 
 # %% [markdown]
 # ## Part II — Langevin dynamics with the MNIST energy model
@@ -300,8 +302,9 @@ plt.show()
 # frozen, so only the gradient with respect to the image is computed). That answers the "how?" of Task 5.
 #
 # The course's own checkpoint is not public; this notebook uses an energy trained for it with the homework's network,
-# plus a fixed *wall* that the section after Task 5 explains. The cell below loads it and prints its own evaluation with
-# the homework's samplers (100 chains, another seed than this notebook's), beside what a good energy should reach.
+# plus a fixed *wall* that the section after Task 5 explains. The cell below loads it and prints the evaluation stored
+# with it (100 chains of the homework's samplers, another seed than this notebook's; the MALA and denoising rows use
+# shorter runs than the tasks below), each beside the value one would want from a good energy.
 
 # %%
 if RETRAIN:
@@ -476,7 +479,7 @@ print(f"the same network trained without walls (same 30 digits): E(8x) < E(x) fo
 # **Reading.** Beyond the digit ($\lambda>1$) the energy rises along every ray: $E(8x)<E(x)$ for 0% of the 30 digits,
 # and on 1,000 held-out digits $E(\lambda x)>E(x)$ at every tested $\lambda$ for 100.0% of them. Most of the rise is the
 # wall's (median 66,962 at $\lambda=8$), but the learned rest rises too (median 8,092; it falls for only 3% of the 30
-# digits), so training has learned part of the confinement itself. The same network trained without walls fell along
+# digits), so training has learned part of the confinement itself. An energy of the same network without walls falls along
 # 60% of these rays (median slope $-586$): that is why the walls are there. This is a check in 1,000 directions, not a
 # proof. Towards black ($\lambda<1$) the energy rises a little: $-1{,}022$ at $\lambda=0$ against $-1{,}576$ at the
 # digit, so the all-black image is less likely than a typical digit, though not by much (the record: 91.6% of held-out
@@ -526,7 +529,7 @@ show(torch.cat([x_ctrl[n][:10] for n in controls]),
 #
 # MALA uses the Langevin update as a *proposal* and accepts or rejects it with a Metropolis-Hastings test, so that
 # its stationary law is exactly $p$ at any step size (the preview at the end of Part I showed the test removing
-# ULA's bias). Tasks 8-10 run it on the MNIST energy. With this energy MALA accepts most proposals at the homework's
+# ULA's bias). Tasks 8-10 run it on the MNIST energy. With this energy MALA accepts 41-80% of its proposals at the homework's
 # steps; the tasks below show what decides the acceptance (the energy's curvature and the walls' kinks) and what the
 # chains do when they run long.
 
@@ -590,17 +593,20 @@ t8 = print_terms("one proposal per chain at Task 8's final state, 2/256", m8.sam
 
 # %% [markdown]
 # **Answer (Task 8).** MALA accepts **80%** of its proposals at Task 5's step, so the Metropolis-Hastings test costs
-# little here; the chains end like Task 5's, mostly as shapes the classifier calls "8" (26 of 30). The split of one
+# little here; the chains end, like Task 5's, mostly as shapes the classifier calls "8" (26 of 30), though at a
+# clearly higher mean energy (203 against Task 5's $-466$) and blotchier. The running acceptance (the figure under
+# Task 9) falls throughout the run, so the chains have not reached equilibrium in 2,000 steps. The split of one
 # more proposal per chain shows why the test is mild: the medians over the 30 proposals are $+1.23$ for
 # $\Delta\log p$, $-2.01$ for the proposal ratio $\log q(x\mid y)-\log q(y\mid x)$ and $-0.47$ for $\log\alpha$
 # (P(accept) 0.620). So "more probable" and "accepted" differ: a typical proposal is more probable and still has
 # $\alpha<1$.
 #
-# The walls matter through their kinks. Per pixel, with $\delta=y_i-x_i$ and $g=\partial E/\partial x_i$, the terms of
-# $\log\alpha$ are $-\Delta E_i+\delta\,(g(x)+g(y))/2-\varepsilon\,(g(y)^2-g(x)^2)/4$; for a smooth energy they nearly
-# cancel, but where a pixel crosses a wall, $g$ jumps by $c$ and the last term costs about $\varepsilon c^2/4$. With
-# $c=100$ that is 0.076 at this step, so the 8 pixels the median proposal moves across a wall cost about 0.6 in
-# $\log\alpha$; a wall of slope 1,000 would cost 7.6 per pixel and reject nearly everything.
+# The walls matter through their kinks. Write $g=\partial E/\partial x_i$ for one pixel's gradient. The proposal
+# terms of $\log\alpha$ contain $-\varepsilon\,(g(y)^2-g(x)^2)/4$ per pixel; for a smooth energy it nearly cancels
+# against the others, but where a pixel crosses a wall outwards, $g$ jumps by $c$ and this term alone costs up to
+# about $\varepsilon c^2/4$ (an inward crossing gains as much). With $c=100$ that is 0.076 at this step, so the 8
+# pixels the median proposal moves across a wall shift $\log\alpha$ by at most about 0.6; a wall of slope 1,000
+# would cost up to 7.6 per pixel and reject nearly everything.
 
 # %% [markdown]
 # ### Task 9 — MALA, $\sqrt{2\varepsilon}=3/256$
@@ -623,8 +629,9 @@ plt.show()
 # **Answer (Task 9).** With the larger step the acceptance rate falls to **55%**, and at the final state one proposal
 # per chain is accepted with probability 0.363 (median $\log\alpha=-1.88$; 13 pixels cross a wall, each costing of
 # order $\varepsilon c^2/4=0.172$). The cost of the discretisation grows with $\varepsilon$, so a larger step is
-# rejected more often, which is the price MALA pays for being exact at any step. The chains still move: they end less
-# uniform than Task 8's (18 of 30 "8", mean energy $-707$ against 203), one run of 30 chains each.
+# rejected more often, which is the price MALA pays for being exact at any step. The running acceptance falls all the
+# way (figure), so these chains are not stationary either. The chains still move: they end more
+# varied than Task 8's (18 of 30 "8", mean energy $-707$ against 203), one run of 30 chains each.
 
 # %% [markdown]
 # ### Task 10 — 20,000 MALA steps from a Langevin warm start
@@ -692,14 +699,16 @@ plt.show()
 # **Reading the sweep.** Acceptance rises from 0.667 at 3/256 to 0.999 at 0.125/256, but acceptance alone is not the
 # goal: the chains move furthest at the largest step (6.20 in 300 steps, against 0.23 at 0.125/256), because a smaller
 # step is accepted more often but moves far less. That trade-off is why MALA is best tuned to an acceptance of about
-# 0.57 in high dimension (Roberts and Rosenthal, 1998; the cell prints the step closest to 0.5, a round neighbour);
-# here the homework's own step, 3/256, is the closest on the grid either way. In 300
+# 0.57 in high dimension (Roberts and Rosenthal, 1998; the cell prints the step closest to 0.5). Here that is the
+# homework's own step, 3/256, but only because it is the largest step on the grid: the grid does not say where above
+# it 0.57 would be reached. The right-hand panel carries no information (every value is 1.000). In 300
 # steps only the larger steps lower the energy noticeably (3,173 at 3/256 against 5,278 at the start; 10 chains, one
 # run each).
 
 # %% [markdown]
-# **The long run.** Now Task 10 as asked: 20,000 MALA steps at $\sqrt{2\varepsilon}=3/256$, from the first 6 of the
-# 30 warm-start chains so that the grid of their states (kept every 2,500 steps) stays readable. (The step of the sweep closest to acceptance 0.5 is 3/256
+# **The long run.** Now Task 10: 20,000 MALA steps at $\sqrt{2\varepsilon}=3/256$. One departure from the homework,
+# whose "same initialization scheme" means 30 chains: we run only the first 6 of the 30 warm-start chains, so that
+# the grid of their states (kept every 2,500 steps) stays readable and the run stays short. (The step of the sweep closest to acceptance 0.5 is 3/256
 # itself, so there is no second run.)
 
 # %%
@@ -749,7 +758,7 @@ plt.show()
 
 # %% [markdown]
 # **Answer (Task 10).** At the homework's step the 20,000 MALA steps accept **41%** of their proposals (0.47 in the
-# first 2,500 steps, then 0.40-0.41 per block), and the chains move: within the first 2,500 steps the mean energy
+# first 2,500 steps, then 0.396-0.415 per block), and the chains move: within the first 2,500 steps the mean energy
 # falls from 5,286 to $-986$ and the speckle turns into strokes with a digit's outline, then settles (mean energy
 # $-1{,}400$ at the end; the grid below the curves). The distance from the start grows fast and then stalls (12.5 after
 # 2,500 steps, 13.5 after 20,000), and each chain's shape is fixed from about step 5,000: the chains do not mix between
@@ -817,7 +826,9 @@ for s in (50, 100):
 # strokes on black, in the right class, even at $\sigma=100/256$ (figures). Scored against the clean digits (the table under Task 14, on the images as
 # shown, clamped to $[0,1]$), a single perceptual sample improves on the noisy input by **$3.76\pm0.33$ dB** of PSNR at
 # $\sigma=50/256$ and $6.67\pm0.31$ dB at $100/256$ (paired, mean $\pm$ s.e. over the 30 digits), and the classifier
-# names the true digit for 100% and 95% of the samples, against 20% and 10% for the noisy inputs. So the likelihood's
+# names the true digit for 100% and 95% of the samples, against 20% and 10% for the noisy inputs; those low figures
+# say more about the classifier than about the inputs, which are easy to read by eye (the classifier calls pure noise
+# "5" most of the time, Task 5's control). So the likelihood's
 # pull $(y-x)/\sigma^2$ and the prior's pull are in balance: the chain keeps the digit it observes and removes what the
 # prior finds unlikely. The samples are not crisp: they keep a grey speckle, the same texture as Task 5's samples.
 
@@ -894,11 +905,11 @@ for s in (50, 100):
 # $\sigma=50/256$ and $1.41\pm0.08$ dB at $100/256$ (paired, mean $\pm$ s.e. over the 30 digits), and the noisy input
 # by $5.31\pm0.44$ and $8.08\pm0.39$ dB, with the class kept for 100% and 97% of the digits. The figures show the
 # price: the average is smoother, its speckle averaged out and its strokes' edges blurred grey where the samples
-# disagree. The gain is below the 2.6 dB that ten independent exact posterior draws would give. For each digit the
+# disagree. That contrast is why the sampler is called *perceptual*: a sample aims at an image that looks real, the
+# mean at the smallest squared error. The gain is below the 2.6 dB that ten independent exact posterior draws would give. For each digit the
 # samples' mean squared error splits into the error of their average plus their spread around it,
 # $\frac1N\sum_i\|\tilde x_i-x\|^2=\|\bar x-x\|^2+\frac1N\sum_i\|\tilde x_i-\bar x\|^2$; for exact draws the spread
-# is $0.9/1.1\approx82\%$ of the average's error, here roughly $10^{0.155}-1\approx43\%$ at $\sigma=50/256$ (rough:
-# the table averages PSNR, a logarithm, over the samples). The ten
+# is $0.9/1.1\approx82\%$ of the average's error, here roughly $10^{0.155}-1\approx43\%$ at $\sigma=50/256$. The ten
 # samples share part of their error, either because chains that start at the same $y$ are not independent draws or
 # because the model's posterior is narrow around a wrong answer; this run does not separate the two.
 
@@ -915,7 +926,8 @@ for s in (50, 100):
 #   by a rule written down before they were scored; its resumable state is `checkpoints/hw2_energy_state.pt`.
 # * **It falls short** of what the homework's images suggest in Part II: Task 5's chains end as scribbles, mostly called
 #   "8" and never "1", 3% of their pixels past the soft walls, and the black image is only a little less likely than
-#   a digit (the targets printed under Part II). Parts III and IV work as intended: MALA mixes at the homework's steps and the posterior
+#   a digit (the targets printed under Part II). Parts III and IV work as intended: MALA's chains move and lower the energy
+#   at the homework's steps (though they stay in one basin each) and the posterior
 #   samples keep the observed digit. The answers above are written for this energy.
 # * **Classifier:** `checkpoints/mnist_classifier.pt` (record `checkpoints/mnist_classifier.json`, trained by
 #   `scripts/train_mnist_classifier.py`). **Noisy digits:** `data/hw2_attachment/`, made by
