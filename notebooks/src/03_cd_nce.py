@@ -132,8 +132,8 @@ print(f"acceptance rate {out.acceptance_rate:.4f}; chains per quadrant (ideal 25
 # of the last $W$ iterates. $W = 50$ for the two ML methods and $W = 500$ for CD: one CD update moves its
 # chains only $L = 10$ steps of $\varepsilon = 0.005$, so its expected step is of order $L\varepsilon = 0.05$
 # times the ML one (shown in the section on CD and score matching below), and 50 CD iterates cannot tell a
-# slow crawl from convergence. Each run also has a cap on iterations; the progress bars of Tasks 3–5 count
-# towards that cap and stop short of it when the stopping rule ends the run, by design. All three start from the same guess $\tilde\mu_i \sim U([0,3]^2)$ and use the same 1000
+# slow crawl from convergence. Each run also has a cap on iterations and stops before it when the rule is met. All
+# three start from the same guess $\tilde\mu_i \sim U([0,3]^2)$ and use the same 1000
 # real samples.
 
 # %%
@@ -167,9 +167,10 @@ fits["ml-direct"] = E.estimate_means("ml-direct", real, init, n_synthetic=100, e
 # ### Task 4 — ML with MCMC
 #
 # Each step runs 100 fresh MALA chains of $L = 1000$ steps from $\mathcal N((1.5,1.5), 2I)$ on the current
-# model and uses their final states as $\tilde x$: 1000 score evaluations per parameter update. (We expect the
-# other reading of $\mathcal N(1.5, 2)$, standard deviation 2, to give much the same result, because 1000
-# steps diffuse each chain about 3, enough to forget its start; we have not run it.)
+# model and uses their final states as $\tilde x$: 1000 score evaluations per parameter update. ($\mathcal N(1.5, 2)$
+# could also be read with standard deviation 2; 1000 steps diffuse each chain about 3, more than either start's
+# spread, so the reading should matter little.) The first cell below times MALA's score two ways, by autograd and by
+# the mixture's closed form: the closed form is faster and the final states agree to rounding, so the runs use it.
 
 # %%
 # NBVAL_IGNORE_OUTPUT
@@ -243,7 +244,8 @@ print(f"{'MLE (EM)':22s} {str(order(mle.numpy()).round(2).tolist()):58s} {E.assi
 # %% [markdown]
 # Convergence: the RMS distance of each iterate to the true means (best one-to-one matching), against the
 # iteration and against time. The dotted line is the error of the MLE of these 1000 samples: the error
-# each method's average should approach, not a hard floor, since single iterates fluctuate around their own
+# the two ML methods' averages should approach (CD's approaches that of another estimate, as the section after
+# Task 6 shows), not a hard floor, since single iterates fluctuate around their own
 # average and can dip below it.
 
 # %%
@@ -291,16 +293,18 @@ print(f"ML-MCMC / CD: {per_iter['ml-mcmc'] / per_iter['cd']:.0f}x the time per i
 #
 # They differ in how they get there. The two ML variants follow almost the same curve (within 0.3 of the
 # truth at iterations 30 and 34): 1000 MALA steps give samples as useful as exact ones. CD needs 328
-# iterations, because its chains move only about $\sqrt{2\cdot 0.005\cdot 10}\approx 0.3$ from the data and
-# its gradient measures only that small drift. In time the order flips: an ML-MCMC iteration costs 72 times
+# iterations, because its expected step is only about $L\varepsilon=0.05$ times the ML one (see "When to stop"). In time the order flips: an ML-MCMC iteration costs 72 times
 # a CD iteration, so CD gets within 0.3 7.5 times sooner (timing table, one run). Direct sampling
 # is fastest, but only because this model can be sampled exactly; an energy-based model cannot.
 #
 # The final samples of the two ML variants are samples of the fitted model. CD's are real points moved by 10
 # small steps: they look like the data whatever the model is, so they say nothing about its quality.
+#
+# Where exactly CD converges and how noisy its iterates are, the other half of Task 6, is answered in the next two
+# sections (Task 6, continued).
 
 # %% [markdown]
-# ### Is CD's fixed point the MLE? Two joint tests
+# ### Task 6, continued — Is CD's fixed point the MLE? Two joint tests
 #
 # At the MLE the exact log-likelihood gradient is zero, and so is the expected ML step with direct samples
 # (remark (i)). CD's expected step there need not be. Each experiment below gives $n$ independent draws of
@@ -388,7 +392,9 @@ print(f"iterate std, CD minus ML direct, equal windows of {W_RUN}: {diff:+.4f} +
 # changes expectations, $\mathcal A f(x) = \lim_{t\to0}(\mathbb E[f(x_t)] - f(x_0))/t$ for a chain started at
 # $x_0 = x$; for Langevin dynamics $\mathcal A f = \nabla_x\log p\cdot\nabla_x f + \Delta_x f$. So $L$ steps of
 # size $\varepsilon$ from a data point $x$ move any smooth $f$ on average by
-# $\mathbb E[f(\tilde x)] - f(x) \approx L\varepsilon\,\mathcal A f(x)$. The expected CD step is
+# $\mathbb E[f(\tilde x)] - f(x) \approx L\varepsilon\,\mathcal A f(x)$ (one MALA step is an Euler step of the
+# Langevin diffusion $dX=\nabla_x\log p\,dt+\sqrt2\,dW$ with $dt=\varepsilon$, and at CD's acceptance of 0.9998
+# its rejections can be ignored). The expected CD step is
 # $\eta\langle f(x) - \mathbb E f(\tilde x)\rangle_x$ with $f = \nabla_\mu\log p$, hence about
 # $-\eta L\varepsilon\langle\mathcal A\nabla_\mu\log p\rangle_x$, and the chain rule gives
 # $\nabla_\mu\big(\tfrac12\|\nabla_x\log p\|^2 + \Delta_x\log p\big) = \mathcal A\,\nabla_\mu\log p$. So the
@@ -396,15 +402,19 @@ print(f"iterate std, CD minus ML direct, equal windows of {W_RUN}: {diff:+.4f} +
 #
 # $$J_{\rm SM}(\mu) = \Big\langle \tfrac12\|\nabla_x\log p(x)\|^2 + \Delta_x\log p(x)\Big\rangle_{x}$$
 #
-# is Hyvärinen's score-matching objective on the data (Hyvärinen, 2005): score matching fits the model's
+# is Hyvärinen's score-matching objective on the data (A. Hyvärinen, "Estimation of non-normalized statistical
+# models by score matching", JMLR 6, 2005): score matching fits the model's
 # score $s = \nabla_x\log p$ by minimising $\mathbb E[\|s\|^2/2 + \operatorname{tr}\nabla_x s]$, which needs no
 # normalising constant. (The subscript SM is not Part II's sample count $J$.) To first order in
-# $L\varepsilon = 0.05$, CD is gradient descent on $J_{\rm SM}$ with step $L\varepsilon$ (Hyvärinen, 2007): its
+# $L\varepsilon = 0.05$, CD is gradient descent on $J_{\rm SM}$ with step $L\varepsilon$ (A. Hyvärinen, "Connections
+# between score matching, contrastive divergence, and pseudolikelihood for continuous-valued variables", IEEE
+# Trans. Neural Networks 18, 2007): its
 # fixed point is the score-matching estimate, not the MLE.
 
 # %% [markdown]
 # For the mixture with known $\sigma$ the objective is explicit (no $Z$, no sampling): with
-# $s_i = (\mu_i - x)/\sigma^2$,
+# $s_i = (\mu_i - x)/\sigma^2$ and responsibilities $r_i(x)$, the score is $s=\sum_i r_i s_i$, and since
+# $\nabla_x r_i = r_i(s_i - s)$, $\Delta_x\log p = \sum_i r_i\|s_i\|^2-\|s\|^2-d/\sigma^2$ ($d=2$, the dimension), so
 # $J_{\rm SM} = \big\langle \sum_i r_i\|s_i\|^2 - \tfrac12\|\sum_i r_i s_i\|^2\big\rangle_x - d/\sigma^2$
 # (`E.score_matching_objective`). Two predictions follow: the CD runs of (b) should scatter around the
 # score-matching estimate, and they relax towards it at a rate $L\varepsilon\lambda$ per iteration, $\lambda$
@@ -439,13 +449,15 @@ print(f"slowest relaxation of CD, 1 / (L eps lambda_min): {tau:.0f} iterations; 
 
 # %% [markdown]
 # **Answer: where CD converges.** CD does not converge to the MLE but to the score-matching estimate. Its
-# expected step at the MLE is small but not zero (norm 0.0017, $p = 0.00027$ over 2000 steps), and 20 CD runs
+# expected step at the MLE is small but not zero (norm 0.0017, $p = 0.00027$ over 2000 steps; ML's 0.0026 is
+# not significant because ML's single steps are about three times noisier: Mahalanobis 0.068 against CD's 0.122), and 20 CD runs
 # started at the MLE settle 0.065 per mean away from it ($p = 0.0003$), while the control runs stay (0.003 per
 # mean). The score-matching estimate lies 0.066 per mean from the MLE, and the CD runs' average lies only
 # 0.014 from it, less than that average's own noise level of 0.017 (joint test $p = 0.77$). Had the runs still
 # been moving away from the MLE, they would drift along the line towards the score-matching estimate; their
-# drift along it is $-0.026 \pm 0.015$ (± s.e., 20 runs), against a displacement of 0.131. The
-# linearised dynamics agree: CD relaxes in about 131 iterations, so the window's average is at most 0.003 short.
+# drift along it is $-0.026 \pm 0.015$ (± s.e., 20 runs), against a displacement of 0.131 (the length of the whole
+# 8-coordinate vector, i.e. 0.066 per mean). The linearised dynamics agree: CD relaxes in about 131 iterations, so
+# the window's average is at most 0.003 short (again the length of the 8-vector).
 #
 # The difference is not a loss on these data: the CD runs' average is 0.115 from the true means, the MLE
 # 0.118, and score matching is, like ML, consistent. It would matter for a misspecified model, and CD cannot
@@ -514,7 +526,7 @@ NOISE_MEAN, NOISE_SIGMA = (1.0, 1.0), 2.0
 # `scipy.optimize.minimize(method="BFGS", jac=True)` uses them. Task 10 learns $c = \log Z$ rather than $Z$,
 # which keeps $Z>0$ without constraints; its initial value is the log of a draw from $U([0.1, 1])$, as the
 # task asks for $Z$. (The true $Z = 25.1$ is far outside that interval: the optimiser has to travel about
-# $\log(25.1/0.55)\approx 3.8$ in $\log Z$.)
+# $\log(25.1/0.55)\approx 3.8$ in $\log Z$, 0.55 being the interval's midpoint.)
 
 # %% [markdown]
 # ### Task 9 — NCE with $Z$ known
@@ -606,7 +618,9 @@ for task, fit, extra in ((9, fit9, "Z known"), (10, fit10, f"log Z learned: Z = 
 # $p_m(1-h) = p_m p_n/(p_m+p_n) = p_n h$. That leaves
 # $A = \mathbb E_x[h(1-h)gg^\top] + \mathbb E_y[h(1-h)gg^\top]$. A run's MSE is the sum of the 8 coordinates'
 # squared errors divided by the 4 means, so $J\cdot\text{MSE}$ of the means tends to the trace of the means'
-# block of $A^{-1}BA^{-\top}$ divided by 4 (a constant: the MSE falls exactly as $1/J$ for large $J$), and $J\cdot\text{MSE}(\hat Z) \to Z^2\,\operatorname{Var}_\infty(\log\hat Z)$. For
+# block of $A^{-1}BA^{-\top}$ divided by 4 (a constant: the MSE falls exactly as $1/J$ for large $J$), and
+# $J\cdot\text{MSE}(\hat Z) \to Z^2\,\operatorname{Var}_\infty(\log\hat Z)$, where $\operatorname{Var}_\infty(\log\hat Z)$ is the
+# $\log Z$ diagonal entry of $A^{-1}BA^{-\top}$ (by the delta method). For
 # reference, maximum likelihood on the same $J$ data points has $A = B =$ the Fisher information, and its
 # sandwich is the Cramér–Rao bound. `E.nce_asymptotic_covariance` and `E.ml_asymptotic_covariance` compute
 # these by quadrature on a grid.
@@ -760,11 +774,12 @@ plt.show()
 # **Answer: the effect of $J$.** Both estimators are consistent, and for large $J$ their MSE falls exactly as
 # $1/J$: $J\cdot\text{MSE}$ levels off at the sandwich limit. With 200 paired runs and $Z$ known it is
 # 26.2 ± 0.9 at $J = 1000$ and 26.1 ± 1.0 at $J = 5000$ (mean ± s.e.), against the limit 26.5; Task 12's
-# 50-run points scatter around the same line (23.7 to 31.7, each ± about 2). Task 12's fitted slope,
+# 50-run points from $J=500$ up scatter around the same line (23.7 to 31.7, each ± about 2). Task 12's fitted slope,
 # $-1.08 \pm 0.02$, is steeper than $-1$ because small $J$ pays extra: at $J = 100$, $J\cdot\text{MSE}$ is
-# 32–34 with $Z$ known and 42–43 with $\log Z$ learned (an MSE of a third of the components' variance), and
-# all the failures are there. The limit is twice ML's Cramér–Rao bound (13.2): with one noise point per data
-# point, NCE extracts about half the information the likelihood would. $\hat Z$ does improve faster than $1/J$
+# 32–34 with $Z$ known and 42–43 with $\log Z$ learned, and
+# all the failures are there. The limit is twice ML's Cramér–Rao bound (13.2): with one noise point per data point
+# and this noise, NCE extracts about half the information the likelihood would (a factor that depends on the noise
+# distribution; it is exactly 2 when the noise equals the data distribution). $\hat Z$ does improve faster than $1/J$
 # over this range (slope $-1.36 \pm 0.07$): $J\cdot\text{MSE}(\hat Z)$ falls from 644 ± 166 at $J = 100$ to
 # 172 ± 31 and 150 ± 23 at $J = 3000$ and 5000, where it meets its limit of 166.
 
@@ -776,8 +791,8 @@ plt.show()
 # It is small because $\log Z$ is only weakly coupled to the means ($\partial G/\partial\log Z = -1$
 # everywhere, while $\partial G/\partial\mu_i$ changes sign across each component). On top of that constant
 # comes a small-sample cost, large at $J = 100$, where learning $Z$ also fails more often (11 runs failed with
-# $\log Z$ learned only, none with $Z$ known only; sign test $p = 0.00098$). Only the paired design shows
-# this: Task 12's per-variant standard errors are far larger than the difference (0.00474 ± 0.00028 against
+# $\log Z$ learned only, none with $Z$ known only; sign test $p = 0.00098$). Only the paired design shows the 0.5%
+# cost in the means: Task 12's per-variant standard errors are far larger than the difference (0.00474 ± 0.00028 against
 # 0.00476 ± 0.00028 at $J = 5000$). What the 0.5% buys is $Z$ itself, which NCE estimates as a by-product
 # (2.02% relative RMS error at $J = 1000$).
 
