@@ -144,7 +144,8 @@ print(f"reference: covariance error of {N_STATS} exact samples: "
 
 # %% [markdown]
 # **Answer.** Reading A does not converge, whatever K: with $\tau=1/(K-1)$ the covariance error stays at 1.323, 1.258
-# and 1.291 for K = 20, 100 and 1000 (the closed-form $C_K$ is the same for all three; Monte Carlo noise about 0.02). The
+# and 1.291 for K = 20, 100 and 1000 (the closed-form $C_K$ is the same for all three; the spread of a few hundredths
+# is Monte Carlo noise). The
 # samples are too spread along the long axis $(1,-1)/\sqrt2$, as the left scatter shows. The reason is the total time:
 # along that axis (variance 1.7, precision 0.588) the diffusion's variance relaxes at rate 0.588 per unit time, so after
 # time 1 the starting variance 4 has only come down to $1.7+2.3\,e^{-0.59}\approx2.98$. More grid points only refine
@@ -178,8 +179,9 @@ plt.show()
 # **Loss (Task 4):** with $q_\sigma(\bar{\mathbf{x}}\mid\mathbf{x})=\mathcal N(\mathbf{x},\sigma^2 I)$ the target is
 # $\nabla_{\bar{\mathbf{x}}}\log q_\sigma(\bar{\mathbf{x}}\mid\mathbf{x}) = -(\bar{\mathbf{x}}-\mathbf{x})/\sigma^2$. The text's
 # $l(\theta,\sigma)$ is missing the squared norm: as printed it is the expectation of a *vector*,
-# $\mathbb E[F_\theta(\bar{\mathbf{x}})] + 0$, which is not a loss (not even a scalar, and unbounded below in any
-# direction). Vincent's objective, which we implement, is
+# $\mathbb E[F_\theta(\bar{\mathbf{x}})] + 0$, which is not a loss (not even a scalar, and each of its components is
+# unbounded below); it also nests the two expectations in the opposite order. Vincent's objective, which we
+# implement, is
 # $$l(\theta,\sigma) = \mathbb E_{p(\mathbf{x})}\mathbb E_{q_\sigma(\bar{\mathbf{x}}\mid\mathbf{x})}\Big\lVert F_\theta(\bar{\mathbf{x}}) + \frac{\bar{\mathbf{x}}-\mathbf{x}}{\sigma^2}\Big\rVert_2^2 ,$$
 # estimated by the batch mean of the per-sample squared norm. Its minimiser is $F_{\theta^*}=\nabla\log q_\sigma$,
 # the score of the data blurred by $\mathcal N(0,\sigma^2 I)$ (for Gaussian data $\mathcal N(\mu,C)$ that is
@@ -230,7 +232,8 @@ plt.show()
 #
 # The task: what does the map of the learned score show, what does it say about the distribution, and why?
 #
-# **What a well-trained map should show.** The data lies within about 0.05 of a 1-D spiral curve. The score of
+# **What a well-trained map should show.** The data is a 1-D spiral curve blurred by isotropic Gaussian noise of std
+# about $w=0.05$ per coordinate (sklearn's noise 0.5, scaled by 1/10). The score of
 # $q_\sigma$ is then large off the curve and points straight at the nearest arm (between two arms it splits along the
 # mid-line), and it nearly vanishes on the arms, where $\log q_\sigma$ has its ridge. Along an arm it is small because
 # the density is nearly uniform along the roll. That is the structure of the homework's example map: a density on a
@@ -282,8 +285,8 @@ field_by_distance(score)
 # %% [markdown]
 # For contrast, the same network trained with a recipe that fits faster than the given one (minibatches of 1,000
 # points, Adam at lr $10^{-2}$ decayed to 0 by a cosine schedule, no weight decay, 10,000 steps), once at the same
-# $\sigma=0.01$ and once at a larger noise level, $\sigma=0.05$: the first changes only the optimiser, the second
-# also the noise. The last section of the notebook samples from both.
+# $\sigma=0.01$ and once at a larger noise level, $\sigma=0.05$: the first changes only the optimisation (optimiser,
+# schedule, batch size, weight decay), the second also the noise. The last section of the notebook samples from both.
 
 # %%
 SWEEP_STEPS = scaled(10_000, 100)
@@ -315,14 +318,15 @@ for s in (0.01, 0.05):
 # would point at the nearer one. Task 5's grows only 1.7-fold from the arms to far away (median 2.31 to 4.04), and at
 # 0.05 to 0.15 from the data it points at the nearest data point with mean cosine +0.21. (Far away its +0.94 says
 # little: outside the roll "toward the centre" and "toward the data" coincide; within 0.05 the direction to the
-# nearest point carries no information.) So the map tells us only that the data sits in a bounded region.
+# nearest point carries no information.) So the map says only that the data sits in a bounded region.
 #
-# **Why.** Changing only the optimiser (the faster recipe at the same $\sigma=0.01$) helps little: 2.9-fold growth,
-# cosine +0.27. Raising the noise to $\sigma=0.05$ changes the field: 16-fold growth (3.98 to 65.55), cosine +0.42.
-# The DSM target $-\mathbf{z}/\sigma$ has size $\sqrt2/\sigma\approx141$ at $\sigma=0.01$, while the score across an arm
-# of width $w\approx0.05$ is of order $1/w=20$: the learnable part of the target is a few percent of it, the rest is
-# noise no network can fit; at $\sigma=0.05$ it is about half ($\sigma^2/(\sigma^2+w^2)$). The two maps look alike at
-# this scale (both point inward); the table carries the difference. One trained network each.
+# **Why.** Changing only the optimisation (the faster recipe at the same $\sigma=0.01$) helps little: 2.9-fold growth,
+# cosine +0.27. Raising the noise to $\sigma=0.05$ changes the field: 16-fold growth (3.98 to 65.55), cosine +0.42,
+# and in its map the arrows shrink to dots inside the roll, where Task 5's cross it. The DSM target
+# $-\mathbf{z}/\sigma$ has size $\sqrt2/\sigma\approx141$ at $\sigma=0.01$, while the score across an arm is of order
+# $1/w=20$: in squared size the learnable part is $\sigma^2/(\sigma^2+w^2)\approx4\%$ of the target, the rest is noise
+# that averages out only over many samples, so the gradient carries little signal (the minimiser is still the sharp
+# score of $q_{0.01}$). At $\sigma=0.05$ the share is about half. One trained network each.
 
 # %% [markdown]
 # ### Task 6 — A deterministic sampler
@@ -363,10 +367,10 @@ print(f"step lengths: first {step_len[0]:.3f}, last {step_len[-1]:.4f}; end poin
 # **Answer.** The trail runs straight from $(1.5, 1.5)$ toward the centre and ends at $(1.06, 1.03)$ after 20 steps,
 # with steps shrinking from 0.039 to 0.026 as the learned score weakens toward the bump's centre. The end point happens
 # to lie on the outer arm (0.044 from the nearest training point), but only because the arm is on the way: the trail is
-# a straight line that does not turn toward the arm, and its last step (0.026) is still long, so it has not stopped there. In any case
-# this is gradient ascent on $\log q_\sigma$: it ends at a local maximum of the learned density, the same point for
-# every nearby start, not at a *sample*. With a well-learned score it would stop on the nearest ridge of the roll; to
-# spread points over the distribution, the Langevin noise $\sqrt{2\epsilon}\,\mathbf{z}$ is needed (next section).
+# a straight line that does not turn toward the arm, and its last step (0.026) is still long, so it has not stopped
+# there. Run to convergence, this noise-free iteration would approach a zero of $F_\theta$ (a ridge of $\log q_\sigma$
+# if $F_\theta\approx\nabla\log q_\sigma$), a point rather than a *sample*; to spread points over the distribution, the
+# Langevin noise $\sqrt{2\epsilon}\,\mathbf{z}$ is needed (next section).
 
 # %% [markdown]
 # ## Beyond the text — Langevin with the learned score, and the effect of $\sigma$
@@ -376,7 +380,8 @@ print(f"step lengths: first {step_len[0]:.3f}, last {step_len[-1]:.4f}; end poin
 #
 # The deterministic sampler collapses every start onto a ridge of $\log q_\sigma$; sampling needs the noise. We run
 # Langevin dynamics $\mathbf{x}\leftarrow\mathbf{x}+\epsilon\,s_\theta(\mathbf{x})+\sqrt{2\epsilon}\,\mathbf{z}$ ($\epsilon=10^{-3}$, 1,000 steps,
-# total time 1) from 2,000 points spread uniformly over the plotting window, and compare the end points with 2,000
+# total time 1; Part 1 wrote the same update with $\tau/2$ and $\sqrt\tau$, $\tau=2\epsilon$, so this is time 2 in
+# its units, and whether it is long enough is not checked here) from 2,000 points spread uniformly over the plotting window, and compare the end points with 2,000
 # *fresh* swiss-roll points (another seed than the training data) by two numbers:
 #
 # * the squared MMD with a sum of Gaussian kernels of widths 0.05, 0.1, 0.2, 0.5 (`sm.mmd2`, unbiased, 0 for
@@ -444,13 +449,14 @@ plt.show()
 # every field points inward and that the arrows shrink over the arms; the table, not the maps, carries the comparison.
 
 # %% [markdown]
-# **Answer.** Langevin with every learned score moves the uniform starts well toward the data, and none comes near the
-# floor (fresh data: MMD$^2$ 0.0003, TV 0.174); one run per $\sigma$, so read small differences with care.
+# **Answer.** Langevin with every learned score moves the uniform starts toward the data (the two $\sigma=0.01$ models
+# least: MMD$^2$ 0.0670 and 0.0703 against the uniform starts' 0.1125), and none comes near the floor (fresh data: MMD$^2$ 0.0003, TV 0.174); one run per $\sigma$, so read small differences with care.
 #
 # * **As given** ($\sigma=0.01$) the samples form one blob around the centre (MMD$^2$ 0.0670). The faster recipe at the
-#   same $\sigma$ is no better: at $\sigma=0.01$ the target is mostly noise, and the optimiser is not what holds it back.
+#   same $\sigma$ is no better: at $\sigma=0.01$ the target is mostly noise, and the optimisation is not what holds it
+#   back (though the faster recipe also changes the batch size, so the two are not fully separated).
 # * **Larger $\sigma$ helps, up to a point.** At $\sigma=0.05$ and 0.1 the samples form a ring with the outer arm visible,
-#   at 0.2 a blurred annulus. A larger $\sigma$ makes the regression target less noisy (across an arm of width
+#   at 0.2 a broad disc, slightly thinner in the middle. A larger $\sigma$ makes the regression target less noisy (across an arm of width
 #   $w\approx0.05$ the learnable score has squared size about $1/(\sigma^2+w^2)$ and the target $1/\sigma^2$, so the useful
 #   fraction is about $\sigma^2/(\sigma^2+w^2)$: 0.04 at $\sigma=0.01$, 0.94 at 0.2) and smoother.
 #   But the model is then the score of $q_\sigma$, the data blurred by $\sigma$: at 0.2 the arms, about 0.5 apart, merge.
@@ -467,7 +473,7 @@ plt.show()
 # Profile `full` on a CPU, one thread (the set-up cell prints the device and the library versions); the whole
 # notebook ran in 375 s (`notebooks/timings.json`, 2026-12-04). No checkpoint is loaded: every network is trained in
 # the notebook from seed 0. Task 4's training as given took 253 s (25 ms per step, every step on all 10,000 points);
-# that cost is why the faster recipe (Task 5 and the $\sigma$ sweep) uses minibatches of 1,000 (23 to 25 s per
+# that cost is why the faster recipe (Task 5 and the $\sigma$ sweep) uses minibatches of 1,000 (23 to 24 s per
 # training; the cells print the times). `make verify NB=05` re-runs the notebook and checks that every printed line reproduces. Library code
 # lives in `helpers` (`distributions.Gaussian`, `samplers.langevin`, `data.swiss_roll`, `score_matching`); the test
 # suite checks the DSM minimiser on Gaussian data against $-(C+\sigma^2 I)^{-1}(\mathbf{x}-\mu)$.
