@@ -244,8 +244,13 @@ def sgld(energy: Callable[[Tensor], Tensor], x0: Tensor, eps: Schedule, n_steps:
     """
     if temperature <= 0:
         raise ValueError(f"temperature must be positive, got {temperature}")
-    if not callable(eps) and not (isinstance(eps, (int, float)) and math.isfinite(eps) and eps > 0):
-        raise ValueError(f"ebm.sgld: eps must be positive and finite (the noise std of a step), got {eps!r}")
+    if not callable(eps):
+        try:
+            e = float(eps)
+        except (TypeError, ValueError):
+            raise TypeError(f"ebm.sgld: eps must be a number or a schedule t -> eps_t, got {eps!r}") from None
+        if not (math.isfinite(e) and e > 0):
+            raise ValueError(f"ebm.sgld: eps must be positive and finite (the noise std of a step), got {eps!r}")
     step = lambda t: _at(eps, t) ** 2 / (2 * temperature)  # noqa: E731
     noise = lambda t: _at(eps, t)  # noqa: E731
     return langevin(x0, energy_score(energy, grad_clip), step, n_steps, noise_scale=noise, every=every,

@@ -1,6 +1,6 @@
 """Re-encode the PNG figures already in executed notebooks as 256-colour palette PNGs (helpers.plotting.palette_png).
 
-Since 2026-12-05 `helpers.setup` makes every notebook show its matplotlib figures this way (plotting.use_palette_png:
+Since 2026-12-04 `helpers.setup` makes every notebook show its matplotlib figures this way (plotting.use_palette_png:
 the inline backend's PNG, then palette_png), which makes the committed notebooks about 2.4x smaller with the same
 look. A notebook executed before that carries the backend's RGBA PNGs; re-encoding them gives byte for byte what a
 re-run would show (tests/test_plotting_checkpoints.py checks figure_png == palette_png of the backend's PNG), so this
@@ -28,6 +28,7 @@ def palette_notebook(path: Path) -> tuple[int, int]:
     """Re-encode the notebook's image/png outputs in place; return (bytes before, bytes after) of those images."""
     nb = nbformat.read(path, as_version=4)
     before = after = 0
+    changed = False
     for cell in nb.cells:
         for out in cell.get("outputs", []):
             data = out.get("data", {})
@@ -38,7 +39,8 @@ def palette_notebook(path: Path) -> tuple[int, int]:
             before, after = before + len(png), after + len(new)
             if new != png:
                 data["image/png"] = base64.b64encode(new).decode("ascii")
-    if after != before:
+                changed = True
+    if changed:
         nbformat.write(nb, path)
     return before, after
 

@@ -451,3 +451,16 @@ def test_a_missing_checkpoint_says_how_to_restore_it(tmp_path, monkeypatch):
         checkpoints.load_state_dict("absent.pt")
     assert "git checkout -- checkpoints/absent.pt" in str(e.value) and "make checkpoints" in str(e.value)
 
+
+
+def test_ebm_sgld_takes_numpy_and_tensor_step_sizes_and_names_a_bad_one():
+    import numpy as np
+
+    from helpers import ebm
+
+    x0 = torch.zeros(2, 1, 4, 4)
+    energy = lambda x: (x ** 2).flatten(1).sum(1)  # noqa: E731
+    for eps in (np.float32(0.01), torch.tensor(0.01), 0.01):
+        assert ebm.sgld(energy, x0, eps, 2, generator=torch.Generator().manual_seed(0)).shape == x0.shape
+    with pytest.raises(TypeError, match="ebm.sgld: eps must be a number or a schedule"):
+        ebm.sgld(energy, x0, "0.01x", 2)
