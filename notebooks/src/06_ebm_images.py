@@ -171,7 +171,7 @@ plt.show()
 # %% [markdown]
 # Offline, the energy is the small CNN of the tutorial this notebook follows (Phillip Lippe's UvA deep-learning
 # tutorial on deep energy-based generative models, after Du and Mordatch, 2019): four stride-2 convolutions with
-# Swish activations and two linear layers, 77k parameters.
+# Swish activations and two linear layers.
 
 
 # %%
@@ -383,9 +383,11 @@ if any(r["evals"] for r in runs.values()):
 # * **Noise** learns a *short-run sampler* (Nijkamp et al., 2019): its chains from noise end as thick, mostly
 #   readable digits, too thick to fool the test (0.994 and 1.000). Its training swings early: E(real) dives
 #   towards the regulariser's optimum before the negatives catch up (iterations 100-800, both seeds).
-# * **Buffer** trains the most stably (the two energies agree throughout) and is the hardest to tell from digits
-#   in both seeds (0.965 and 0.984), yet 256 steps from fresh noise give scribbles: it learned a density for its
-#   buffer chains, thousands of steps old, which a short chain from noise does not reach.
+# * **Buffer** trains the most stably (the two energies agree throughout) and has the lowest two-sample accuracy
+#   in both seeds (0.965 and 0.984), yet by eye its 256 steps from fresh noise give scribbles, less digit-like than
+#   the noise model's thick digits: with every model near 1 the test cannot rank them, and here it disagrees with
+#   the eye. The buffer model learned a density for its buffer chains, about a thousand steps old on average (5%
+#   restarts), which a short chain from noise does not reach.
 # * **Decay** diverges in both seeds near iteration 2,000: the energies split (final gap +3.1 and +4.3) and the
 #   chains saturate to white (mean pixel 0.909 and 0.867, digits 0.130).
 #
@@ -440,10 +442,10 @@ if UNCOND == "MNIST":
 # classifier's mean max-probability from **0.797** to **0.880** and brought the two-sample accuracy from
 # **0.965** [0.945, 0.979] down to **0.846** [0.811, 0.876] on the same seeds of chains: the intervals do not
 # overlap, so the gain is real for this run, but the test still tells most samples from digits (training digits
-# score 0.525). Along the run the scores barely moved between 4,500 and 8,500 iterations and improved again in the
-# last 1,500, so the run had not converged. One class stays missing: the smallest class holds 0.8% of the samples
-# here and 0.0% in the record's own evaluation, where no sample is a 1. Short chains from noise do not reach the
-# thin 1s. One run; the tutorial trains about 28,000 iterations on all 60,000 MNIST digits.
+# score 0.525). Along the run the two-sample accuracy moved little between 5,000 and 8,000 iterations (0.92-0.95),
+# dropped to 0.869 at 9,000 and stayed there (0.885 at 10,000): these points cannot say whether the run had
+# converged. One class stays missing: the smallest class holds 0.8% of the samples here and 0.0% in the record's own
+# evaluation. One run; the tutorial trains about 28,000 iterations on all 60,000 MNIST digits.
 
 # %% [markdown]
 # ## Task 1.5 — A class-conditional energy $E_\theta(x, y)$ on MNIST
@@ -510,7 +512,8 @@ plt.show()
 # %% [markdown]
 # **Answer (class-conditional samples).** **92.1%** of the 1,000 conditional samples (100 per digit, 256 steps
 # from U[-1, 1]) are labelled by the independent classifier as the digit they were sampled for (binomial standard
-# error under one point). The weakest classes are 0 and 9 (about 80%; the per-class
+# error under one point). The classifier names even pure noise with one fixed label, so a class's share can include
+# noise-like samples and is not a quality score on its own. The weakest classes are 0 and 9 (about 80%; the per-class
 # shares are printed above, each from 100 chains, so up to 5 points of standard error).
 # The same energies used as a classifier, $\arg\min_y E_\theta(x, y)$, get **85.0%** of the held-out test digits
 # right, well below the discriminative classifier's **98.9%**: a model of $p(x \mid y)$ is not automatically a good
@@ -578,7 +581,8 @@ plt.show()
 # roughly (gradient step) x (number of steps), before it leaves the noise. At the usual $\epsilon = 0.005$
 # (gradient step 10) the on-class share climbs from **21.2% ± 1.8%** after 60 steps to **92.8% ± 1.2%** after 256
 # (paired on the same chains). Sixty steps suffice during training only because the replay buffer lets each chain
-# continue where it stopped; from fresh noise they are far too few. Half the step ($\epsilon = 0.0025$) after 60
+# continue where it stopped; from fresh noise they are far too few. Half the noise ($\epsilon = 0.0025$, a quarter of
+# the gradient step) after 60
 # steps is still noise: its 10.0% is what a classifier that gives every noise image one label scores against ten
 # classes.
 #
@@ -708,12 +712,12 @@ print(f"CIFAR-10 ResNet (width {cifar_net.config['width']}): {f_step / 1e9:.3f} 
 
 # %% [markdown]
 # **Answer (performance and convergence).** Within a seed the three variants cost the same per iteration (60
-# Langevin steps on 128 images and one loss step: 0.61-0.66 CPU s for seed 0, 0.99-1.10 for seed 1, whose runs
-# were timed on a slower machine), so equal iterations meant equal budgets. None of them converged in 2,500
+# Langevin steps on 128 images and one loss step: 0.61-0.66 CPU s for seed 0, 0.99-1.10 for seed 1, measured on a
+# slower machine, so compare within a seed), so equal iterations meant equal budgets. None of them converged in 2,500
 # iterations: the two-sample accuracy stays above 0.96 at every evaluation of Task 1.4's table, in both seeds.
 # What separates them is stability: the buffer ran stably, noise had an early excursion, decay diverged near
-# iteration 2,000 (Task 1.4's curves, both seeds). The buffer run continued to 10,000 iterations was still
-# improving at its end (two-sample accuracy 0.885 in its record). On CIFAR-10 the homework's 9-block ResNet needs
+# iteration 2,000 (Task 1.4's curves, both seeds). The buffer run continued to 10,000 iterations improved in a jump
+# near 9,000 and then held (two-sample accuracy 0.885 in its record). On CIFAR-10 the homework's 9-block ResNet needs
 # about 190 times the MNIST CNN's FLOPs per Langevin step (0.649 GFLOP per image), about 1.2 s per iteration on a
 # T4 by a FLOP estimate (not measured), so the 5-minute GPU default per variant buys only about 250 iterations:
 # enough to see the variants differ in stability, not to draw good CIFAR-10 images.
