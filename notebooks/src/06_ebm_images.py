@@ -15,7 +15,8 @@
 # The homework trains the unconditional model on CIFAR-10. Where CIFAR-10 can be downloaded (Colab), the notebook
 # does that, training the ResNet here for a few minutes per variant. **Offline, as in the outputs shown here**,
 # the 9-block ResNet is built and checked (Task 1.2) but not trained, and Task 1.4 compares the three ways of
-# making negatives on MNIST with the tutorial's small CNN, trained by `scripts/train_ebm_mnist.py` and loaded here.
+# making negatives on MNIST with the tutorial's small CNN, loaded from saved weights (how they were trained: *About
+# this run*).
 
 # %% setup
 
@@ -57,7 +58,7 @@ N_OOD = scaled(1000, 100)
 # |---|---|---|---|
 # | CIFAR-10 downloadable, GPU | CIFAR-10 | ResNet, 9 blocks, width 32, batch 128 | here, 5 minutes per variant |
 # | CIFAR-10 downloadable, CPU | CIFAR-10 | the same ResNet at width 16, batch 32 | here, 6 minutes per variant |
-# | offline | MNIST: the 5,000-digit training subset plus the 9,000 test digits outside the 1,000 held out | the tutorial's Swish CNN, batch 128 | loaded: 2,500 iterations per variant, two training seeds; the buffer model also at 10,000 |
+# | offline | MNIST: the 5,000-digit training subset plus the 9,000 test digits outside the 1,000 held out (the offline copy holds only 5,000 of the 60,000 training digits) | the tutorial's Swish CNN, batch 128 | 2,500 iterations per variant, two training seeds; the buffer model also at 10,000 |
 #
 # The training function, sampler and loss are the same in every row.
 
@@ -109,12 +110,12 @@ print(f"{n_blocks} residual blocks, {sum(p.numel() for p in net.parameters()):,}
 # The homework's rule is
 # $$x_{t+1} = x_t - \frac{\epsilon^2}{2}\nabla_x E_\theta(x_t) + \epsilon\,\eta_t,\qquad \eta_t\sim\mathcal N(0, I),$$
 # the unadjusted Langevin algorithm for $q_\theta \propto e^{-E_\theta}$ with step $\epsilon^2/2$; `ebm.sgld`
-# runs it through the project's one Langevin implementation (`helpers.samplers.langevin` with
-# `step_size` $=\epsilon^2/2$, `noise_scale` $=\epsilon$). A temperature $T$ applies the same rule to the
+# runs it through `helpers.samplers.langevin` (`step_size` $=\epsilon^2/2$, `noise_scale` $=\epsilon$). A temperature $T$ applies the same rule to the
 # sharpened energy $E_\theta/T$, i.e. to $q_\theta^{1/T}$:
 # $x_{t+1} = x_t - \frac{\epsilon^2}{2T}\nabla_x E_\theta(x_t) + \epsilon\eta_t$. The tutorial's sampler
-# (gradient step 10, noise standard deviation 0.005) is exactly this with $\epsilon = 0.005$ and
-# $T = \epsilon^2 / 20 = 1.25\times10^{-6}$. At $T = 1$ and $\epsilon = 0.005$ the drift per step would be
+# (gradient step 10, noise standard deviation 0.005) is this rule with $\epsilon = 0.005$ and
+# $T = \epsilon^2 / 20 = 1.25\times10^{-6}$, up to the order of its operations (it adds the noise and clamps before
+# the gradient step). At $T = 1$ and $\epsilon = 0.005$ the drift per step would be
 # $1.25\times10^{-5}\,|\nabla_x E|$: with energies of order 1 (Task 1.4's regulariser keeps them there) the chains
 # would not move. So the tutorial's sampler is not a fair sampler of $q_\theta$: it is a noisy gradient descent on
 # $E_\theta$ that finds low-energy images, which is what contrastive divergence needs from its negatives in
@@ -122,11 +123,11 @@ print(f"{n_blocks} residual blocks, {sum(p.numel() for p in net.parameters()):,}
 #
 # The decaying schedule over the $K$ steps $t = 0, \dots, K-1$ of a chain is
 # $\epsilon_t = \epsilon_{start}(\epsilon_{end}/\epsilon_{start})^{t/(K-1)}$ (first step $\epsilon_{start}$, last
-# $\epsilon_{end}$).
+# $\epsilon_{end}$). The homework writes the exponent as $t/T$; with $t$ counted from 0 to $K-1$ we divide by $K-1$ so
+# that the schedule starts at $\epsilon_{start}$ and ends at $\epsilon_{end}$.
 #
-# What the step size and the chain length do to the samples is measured after Task 1.5, on the trained
-# class-conditional model, where an independent classifier can score every sample ("Task 1.3 on the trained
-# model").
+# The answer to Task 1.3, what the step size and the chain length do to the samples, comes after Task 1.5, on the
+# trained class-conditional model, where an independent classifier can score every sample.
 
 # %%
 sched = ebm.GeometricSchedule(0.005, 0.001, 60)
@@ -164,7 +165,7 @@ plt.show()
 #
 # * **noise**: every chain starts from U[-1, 1], so the negatives are always 60-step samples from scratch;
 # * **buffer**: 95% of the chains continue a past negative from a replay buffer of 8,192 images, 5% restart from
-#   noise; over many iterations a buffer chain runs for thousands of steps, far longer than 60;
+#   noise; a buffer chain lasts 20 iterations on average before a restart, about 1,200 steps, far longer than 60;
 # * **decay**: the buffer, with $\epsilon_t$ falling from 0.005 to 0.001 along each chain (gradient step 10 to 0.4:
 #   at a fixed temperature both the noise and the gradient step shrink).
 
@@ -395,8 +396,8 @@ if any(r["evals"] for r in runs.values()):
 
 # %% [markdown]
 # ### The tutorial's recipe, trained four times longer
-# Is the buffer model only short of training? Its run was continued to 10,000 iterations (the same run continued
-# from its full training state, so its first 2,500 iterations are the model above). Its samples from noise, by the same sampler and
+# Is the buffer model only short of training? The same run, continued to 10,000 iterations (its first 2,500 are the
+# model above). Its samples from noise, by the same sampler and
 # scores, against the same controls, and its scores along the whole run:
 
 # %%
