@@ -119,27 +119,24 @@ plt.tight_layout()
 plt.show()
 
 # %%
+def print_cov_row(K, tau, seed):
+    """One table row: the sample covariance of N_STATS chains after K - 1 steps, the closed form C_K, both errors."""
+    x = langevin_sampler(target.score, N_STATS, K=K, tau=tau, seed=seed)
+    c, c_exact = torch.cov(x.T), sm.langevin_cov_after(SIGMA, 4 * torch.eye(2), tau, K - 1).float()
+    print(f"  {K:>6} [{c[0, 0]:.3f} {c[0, 1]:+.3f}; {c[1, 1]:.3f}]".ljust(36)
+          + f"[{c_exact[0, 0]:.3f} {c_exact[0, 1]:+.3f}; {c_exact[1, 1]:.3f}]".rjust(26) + f"{cov_error(x):>14.3f}"
+          + f"{torch.linalg.matrix_norm(c_exact - SIGMA).item():>17.3f}")
+
+
 print(f"covariance error ||C - Sigma||_F; each sample covariance from {N_STATS} chains, beside the closed form's")
 print("reading A: tau = 1/(K-1), total time 1")
 print(f"  {'K':>6} {'sample C':>26} {'closed-form C_K':>26} {'||C - Sigma||':>14} {'||C_K - Sigma||':>16}")
-rows_a = {}
 for K in [20, 100, 1000]:
-    x = langevin_sampler(target.score, N_STATS, K=K, seed=K)
-    c, c_exact = torch.cov(x.T), sm.langevin_cov_after(SIGMA, 4 * torch.eye(2), 1 / (K - 1), K - 1)
-    rows_a[K] = cov_error(x)
-    print(f"  {K:>6} [{c[0, 0]:.3f} {c[0, 1]:+.3f}; {c[1, 1]:.3f}]".ljust(36)
-          + f"[{c_exact[0, 0]:.3f} {c_exact[0, 1]:+.3f}; {c_exact[1, 1]:.3f}]".rjust(26) + f"{rows_a[K]:>14.3f}"
-          + f"{torch.linalg.matrix_norm(c_exact.float() - SIGMA).item():>17.3f}")
+    print_cov_row(K, 1 / (K - 1), seed=K)
 print(f"reading B: tau = {TAU_B} fixed, total time K tau; stationary covariance of the chain "
       f"{sm.langevin_stationary_cov(SIGMA, TAU_B).numpy().round(3).tolist()}")
-rows_b = {}
 for K in [20, 100, 500, 2000]:
-    x = langevin_sampler(target.score, N_STATS, K=K, tau=TAU_B, seed=K + 1)
-    c, c_exact = torch.cov(x.T), sm.langevin_cov_after(SIGMA, 4 * torch.eye(2), TAU_B, K - 1)
-    rows_b[K] = cov_error(x)
-    print(f"  {K:>6} [{c[0, 0]:.3f} {c[0, 1]:+.3f}; {c[1, 1]:.3f}]".ljust(36)
-          + f"[{c_exact[0, 0]:.3f} {c_exact[0, 1]:+.3f}; {c_exact[1, 1]:.3f}]".rjust(26) + f"{rows_b[K]:>14.3f}"
-          + f"{torch.linalg.matrix_norm(c_exact.float() - SIGMA).item():>17.3f}")
+    print_cov_row(K, TAU_B, seed=K + 1)
 print(f"reference: covariance error of {N_STATS} exact samples: "
       f"{cov_error(target.sample(N_STATS, utils.generator(9))):.3f}")
 
@@ -471,10 +468,10 @@ plt.show()
 # %% [markdown]
 # ## About this run
 #
-# Profile `full` on a CPU, one thread (the set-up cell prints the device and the library versions); the whole
-# notebook ran in 384 s (`notebooks/timings.json`, 2026-12-04). No checkpoint is loaded: every network is trained in
-# the notebook from seed 0. Task 4's training as given took 253 s (25 ms per step, every step on all 10,000 points);
-# that cost is why the faster recipe (Task 5 and the $\sigma$ sweep) uses minibatches of 1,000 (23 to 29 s per
+# Profile `full` on a CPU, two threads (the set-up cell prints the device and the library versions); the whole
+# notebook ran in 232 s (`notebooks/timings.json`, 2026-12-04). No checkpoint is loaded: every network is trained in
+# the notebook from seed 0. Task 4's training as given took 145 s (14 ms per step, every step on all 10,000 points);
+# that cost is why the faster recipe (Task 5 and the $\sigma$ sweep) uses minibatches of 1,000 (17 s per
 # training; the cells print the times). `make verify NB=05` re-runs the notebook and checks that every printed line reproduces. Library code
 # lives in `helpers` (`distributions.Gaussian`, `samplers.langevin`, `data.swiss_roll`, `score_matching`); the test
 # suite checks the DSM minimiser on Gaussian data against $-(C+\sigma^2 I)^{-1}(\mathbf{x}-\mu)$.
