@@ -293,8 +293,8 @@ print(f"ML-MCMC / CD: {per_iter['ml-mcmc'] / per_iter['cd']:.0f}x the time per i
 #
 # They differ in how they get there. The two ML variants follow almost the same curve (within 0.3 of the
 # truth at iterations 30 and 34): 1000 MALA steps give samples as useful as exact ones. CD needs 328
-# iterations, because its expected step is only about $L\varepsilon=0.05$ times the ML one (see "When to stop"). In time the order flips: an ML-MCMC iteration costs 72 times
-# a CD iteration, so CD gets within 0.3 7.5 times sooner (timing table, one run). Direct sampling
+# iterations, because its expected step is only about $L\varepsilon=0.05$ times the ML one (see "When to stop"). In time the order flips: an ML-MCMC iteration costs 80 times
+# a CD iteration, so CD gets within 0.3 8.7 times sooner (timing table, one run). Direct sampling
 # is fastest, but only because this model can be sampled exactly; an energy-based model cannot.
 #
 # The final samples of the two ML variants are samples of the fitted model. CD's are real points moved by 10
@@ -437,7 +437,7 @@ print(f"RMS distance per mean: score matching to MLE {rms_per_mean(sm_np, mle_np
       f"(noise level of that average: {cd_noise:.4f} per mean)")
 print(f"CD runs against the score-matching estimate: T^2 = {res_sm.t2:.1f}, F({res_sm.p}, {res_sm.n - res_sm.p}) = "
       f"{res_sm.f:.2f}, p = {res_sm.p_value:.2g}, Mahalanobis {res_sm.mahalanobis:.2f}")
-u = (sm_np - mle_np).ravel() / np.linalg.norm(sm_np - mle_np)  # fixed before looking at the runs
+u = (sm_np - mle_np).ravel() / np.linalg.norm(sm_np - mle_np)  # set by the two estimates alone, not by the runs
 along = drifts["cd"].reshape(len(drifts["cd"]), -1) @ u
 print(f"CD drift along the direction MLE -> score matching: {along.mean():+.4f} +- "
       f"{along.std(ddof=1) / math.sqrt(len(along)):.4f} (mean +- s.e. over {len(along)} runs), against a "
@@ -800,9 +800,9 @@ plt.show()
 # ## About this run
 #
 # Profile `full` on a CPU, one thread (the set-up cell prints the device and the library versions); the whole
-# notebook ran in 102 s (`notebooks/timings.json`, 2026-12-03) on a machine shared with other jobs (15-minute
-# load average 2.9 on 2 cores), so the seconds in Task 4's and Task 6's timing tables depend on the load and only
-# their ratios carry over. No checkpoint is loaded: every estimate is computed in the notebook from fixed seeds.
+# notebook ran in 138 s (`notebooks/timings.json`, 2026-12-04) beside another job on the second core (15-minute
+# load average 1.8 on 2 cores), so the seconds in Task 4's and Task 6's timing tables depend on the load; their
+# ratios carry over only roughly (an ML-MCMC iteration cost 72 CD iterations in an earlier run, 80 in this one). No checkpoint is loaded: every estimate is computed in the notebook from fixed seeds.
 # `benchmarks/bench_nce.py` times Task 12's fits with the analytic gradient beside finite differences, and
 # `make verify NB=03` re-runs the notebook and checks that every printed line reproduces.
 #
