@@ -272,11 +272,12 @@ g = utils.generator(SEED + 2000)
 real_ref = x_held[utils.randperm(len(x_held), generator=g)[:N_EVAL_CHAINS]]
 
 
-def chains_from_noise(model: torch.nn.Module, decay: bool) -> torch.Tensor:
-    """N_EVAL_CHAINS chains of EVAL_STEPS steps of a variant's sampler, from the same U[-1, 1] starts for every model."""
-    gs = utils.generator(SEED + 2000, device)
-    x0 = ebm.uniform_noise(N_EVAL_CHAINS, shape, gs, device)
-    return variant_sampler(0.005, decay, EVAL_STEPS).run(model, x0, generator=gs).cpu()
+def chains_from_noise(model: torch.nn.Module, decay: bool, n: int = N_EVAL_CHAINS, steps: int = EVAL_STEPS,
+                      seed: int = SEED + 2000) -> torch.Tensor:
+    """n chains of `steps` steps of a variant's sampler from U[-1, 1] (by default the same starts for every model)."""
+    gs = utils.generator(seed, device)
+    x0 = ebm.uniform_noise(n, shape, gs, device)
+    return variant_sampler(0.005, decay, steps).run(model, x0, generator=gs).cpu()
 
 
 samples, scores = {}, {}
@@ -482,13 +483,11 @@ if UNCOND == "MNIST":
     gs = utils.generator(SEED + 4000, device)
     from_ones = variant_sampler(0.005, False, EVAL_STEPS).run(long_model, ones.to(device), generator=gs).cpu()
     q_ones = energy.quality(classifier, ebm.to_unit(from_ones))
-    gs = utils.generator(SEED + 5000, device)
     n_long, k_long = scaled(128, 8), 4 * EVAL_STEPS
-    from_noise_long = variant_sampler(0.005, False, k_long).run(
-        long_model, ebm.uniform_noise(n_long, shape, gs, device), generator=gs).cpu()
+    from_noise_long = chains_from_noise(long_model, False, n=n_long, steps=k_long, seed=SEED + 5000)
     q_long = energy.quality(classifier, ebm.to_unit(from_noise_long))
     print(f"{len(ones)} chains started at held-out 1s, {EVAL_STEPS} steps: {q_ones['class_fractions'][1]:.0%} still "
-          f"read as 1 (mean energy {ebm.energy_scores(long_model, ones).mean().item():+.3f} at the start, "
+          f"read as 1 (mean energy {e_held[y_np == 1][:len(ones)].mean():+.3f} at the start, "
           f"{ebm.energy_scores(long_model, from_ones).mean().item():+.3f} at the end)")
     print(f"{n_long} chains from noise, {k_long} steps: {q_long['class_fractions'][1]:.1%} read as 1 "
           f"({round(q_long['class_fractions'][1] * n_long)} chains); smallest class {q_long['min_class_fraction']:.1%}")
