@@ -160,10 +160,10 @@ def estimate_means(method: str, real: Tensor, init: Tensor, sigma: float = 1.0, 
         chain_length = {"ml-direct": 0, "ml-mcmc": 1000, "cd": 10}[method]
     history, seconds, acceptance = [mu.clone()], [0.0], []
     start = time.perf_counter()
-    steps = progress(range(max_iters), desc=method) if show_progress else range(max_iters)
+    bar = progress(total=max_iters, desc=method) if show_progress else None  # updated by hand: the loop may break
     converged = False
     synthetic = real[:0]
-    for _ in steps:
+    for _ in range(max_iters):
         batch, synthetic, acc = synthetic_batch(method, real, mu, sigma, n_synthetic, chain_length, step_size,
                                                 generator)
         if acc is not None:
@@ -171,9 +171,13 @@ def estimate_means(method: str, real: Tensor, init: Tensor, sigma: float = 1.0, 
         mu = mu + eta * contrastive_gradient(batch, synthetic, mu, sigma)
         history.append(mu.clone())
         seconds.append(time.perf_counter() - start)
+        if bar is not None:
+            bar.update(1)
         if has_converged(history, window, tol):
             converged = True
             break
+    if bar is not None:
+        bar.close()
     hist = torch.stack(history)
     errors = (np.array([assignment_error(h, true_means) for h in hist]) if true_means is not None
               else np.full(len(hist), np.nan))

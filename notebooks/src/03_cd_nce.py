@@ -130,9 +130,12 @@ print(f"acceptance rate {out.acceptance_rate:.4f}; chains per quadrant (ideal 25
 # when they **stop drifting**: the average of the last $W$ iterates differs from the average of the $W$
 # before by less than $\text{tol} = 0.1$ in every coordinate (`E.has_converged`), and report the average
 # of the last $W$ iterates. $W = 50$ for the two ML methods and $W = 500$ for CD: one CD update moves its
-# chains only $L = 10$ steps of $\varepsilon = 0.005$, so its expected step is of order $L\varepsilon = 0.05$
-# times the ML one (shown in the section on CD and score matching below), and 50 CD iterates cannot tell a
-# slow crawl from convergence. Each run also has a cap on iterations and stops before it when the rule is met. All
+# chains only $L = 10$ steps of $\varepsilon = 0.005$, so its expected step is about $L\varepsilon = 0.05$
+# times the ML one, and 50 CD iterates cannot tell a slow crawl from convergence. (The section on CD and score
+# matching below shows that the expected CD step is $-L\varepsilon\,\nabla J_{\rm SM}$. For one Gaussian
+# component of unit variance, $J_{\rm SM}=\tfrac12\mathbb E|x-\mu|^2-d$ has the same gradient in $\mu$ as the
+# negative log-likelihood, $\mu-\bar x$; for well-separated components the same holds per component, so the two
+# steps differ by the factor $L\varepsilon$.) Each run also has a cap on iterations and stops before it when the rule is met. All
 # three start from the same guess $\tilde\mu_i \sim U([0,3]^2)$ and use the same 1000
 # real samples.
 
@@ -293,8 +296,10 @@ print(f"ML-MCMC / CD: {per_iter['ml-mcmc'] / per_iter['cd']:.0f}x the time per i
 #
 # They differ in how they get there. The two ML variants follow almost the same curve (within 0.3 of the
 # truth at iterations 30 and 34): 1000 MALA steps give samples as useful as exact ones. CD needs 328
-# iterations, because its expected step is only about $L\varepsilon=0.05$ times the ML one (see "When to stop"). In time the order flips: an ML-MCMC iteration costs 80 times
-# a CD iteration, so CD gets within 0.3 8.7 times sooner (timing table, one run). Direct sampling
+# iterations, because its expected step is only about $L\varepsilon=0.05$ times the ML one (see "When to stop"; the
+# first-hit counts, 328 against 30, are of that order, noisy as single runs are). In time the order flips: an
+# ML-MCMC iteration runs 1000 MALA steps against CD's 10, and in this run cost 78 times as much time, so CD got
+# within 0.3 8.8 times sooner (one timing on a shared CPU; the ratios vary from run to run). Direct sampling
 # is fastest, but only because this model can be sampled exactly; an energy-based model cannot.
 #
 # The final samples of the two ML variants are samples of the fitted model. CD's are real points moved by 10
@@ -467,7 +472,8 @@ print(f"slowest relaxation of CD, 1 / (L eps lambda_min): {tau:.0f} iterations; 
 # **Answer: how noisy are CD's iterates compared with ML's?** CD's single steps are smaller than ML's (RMS
 # 0.0418 against 0.1160 at the MLE), because both of CD's averages use the same 100 points and much of the
 # noise cancels. But its restoring force (the expected step back towards the fixed point per unit of
-# distance from it, $L\varepsilon$ times the curvature of $J_{\rm SM}$ for CD) is weaker still, so its iterates wander more and more slowly: over equal windows of 500 iterates their
+# distance from it, $L\varepsilon$ times the curvature of $J_{\rm SM}$ for CD, about $L\varepsilon=0.05$ times ML's, see
+# "When to stop") shrinks more than its noise does, so its iterates wander more and more slowly: over equal windows of 500 iterates their
 # standard deviation is 0.0787 for CD against 0.0718 for ML with direct samples (difference 0.0070 ± 0.0014,
 # mean ± s.e. over 20 runs), and because CD's iterates stay correlated far longer, the average of a window
 # varies 5.0 times as much from run to run. A short window hides this: over the last 50 iterates of the
@@ -774,35 +780,38 @@ plt.show()
 # **Answer: the effect of $J$.** Both estimators are consistent, and for large $J$ their MSE falls exactly as
 # $1/J$: $J\cdot\text{MSE}$ levels off at the sandwich limit. With 200 paired runs and $Z$ known it is
 # 26.2 ± 0.9 at $J = 1000$ and 26.1 ± 1.0 at $J = 5000$ (mean ± s.e.), against the limit 26.5; Task 12's
-# 50-run points from $J=500$ up scatter around the same line (23.7 to 31.7, each ± about 2). Task 12's fitted slope,
-# $-1.08 \pm 0.02$, is steeper than $-1$ because small $J$ pays extra: at $J = 100$, $J\cdot\text{MSE}$ is
-# 32–34 with $Z$ known and 42–43 with $\log Z$ learned, and
-# all the failures are there. The limit is twice ML's Cramér–Rao bound (13.2): with one noise point per data point
+# 50-run points from $J=500$ up scatter around the same line (23.7 to 31.7, each ± about 2). Task 12's fitted slope
+# with $Z$ known, $-1.08 \pm 0.02$, is steeper than $-1$ for two reasons. Small $J$ pays extra: with 200 runs,
+# $J\cdot\text{MSE}$ at $J = 100$ is 33.9 ± 1.9 with $Z$ known (26.2 ± 0.9 at $J=1000$) and 43.2 ± 2.8 with $\log Z$
+# learned, and all the failures are there. And the 50-run points scatter: 31.7 ± 2.2 at $J=1000$, where 200 runs
+# give 26.2, lifts the middle of the fit. The limit is twice ML's Cramér–Rao bound (13.2): with one noise point per data point
 # and this noise, NCE extracts about half the information the likelihood would (a factor that depends on the noise
 # distribution; it is exactly 2 when the noise equals the data distribution). $\hat Z$ does improve faster than $1/J$
 # over this range (slope $-1.36 \pm 0.07$): $J\cdot\text{MSE}(\hat Z)$ falls from 644 ± 166 at $J = 100$ to
 # 172 ± 31 and 150 ± 23 at $J = 3000$ and 5000, where it meets its limit of 166.
 
 # %% [markdown]
-# **Answer: the price of learning $Z$.** Learning $\log Z$ costs accuracy in the means at every $J$. On 200
+# **Answer: the price of learning $Z$.** Learning $\log Z$ costs accuracy in the means: the sandwich limit predicts it
+# at every $J$, and 200 paired runs resolve it at the three $J$ they test. On 200
 # paired runs the MSE ratio (log $Z$ learned / $Z$ known) is $1.275 \pm 0.048$ at $J = 100$, $1.018 \pm 0.003$
 # at $J = 1000$ and $1.006 \pm 0.001$ at $J = 5000$. The ratio does not tend to 1 but to the sandwich value
 # 1.0046: estimating one more parameter from the same data costs about 0.5% for good, however large $J$ is.
 # It is small because $\log Z$ is only weakly coupled to the means ($\partial G/\partial\log Z = -1$
 # everywhere, while $\partial G/\partial\mu_i$ changes sign across each component). On top of that constant
 # comes a small-sample cost, large at $J = 100$, where learning $Z$ also fails more often (11 runs failed with
-# $\log Z$ learned only, none with $Z$ known only; sign test $p = 0.00098$). Only the paired design shows the 0.5%
+# $\log Z$ learned only, none with $Z$ known only; sign test $p = 0.00098$). Only the 200 paired runs resolve the 0.5%
 # cost in the means: Task 12's per-variant standard errors are far larger than the difference (0.00474 ± 0.00028 against
-# 0.00476 ± 0.00028 at $J = 5000$). What the 0.5% buys is $Z$ itself, which NCE estimates as a by-product
+# 0.00476 ± 0.00028 at $J = 5000$), and even its paired ratio there, $1.003\pm0.002$ over 50 runs, cannot tell
+# 0.5% from nothing. What the 0.5% buys is $Z$ itself, which NCE estimates as a by-product
 # (2.02% relative RMS error at $J = 1000$).
 
 # %% [markdown]
 # ## About this run
 #
 # Profile `full` on a CPU, one thread (the set-up cell prints the device and the library versions); the whole
-# notebook ran in 138 s (`notebooks/timings.json`, 2026-12-04) beside another job on the second core (15-minute
-# load average 1.8 on 2 cores), so the seconds in Task 4's and Task 6's timing tables depend on the load; their
-# ratios carry over only roughly (an ML-MCMC iteration cost 72 CD iterations in an earlier run, 80 in this one). No checkpoint is loaded: every estimate is computed in the notebook from fixed seeds.
+# notebook ran in 139 s (`notebooks/timings.json`, 2026-12-04) beside other jobs (15-minute
+# load average 2.4 on 2 cores), so the seconds in Task 4's and Task 6's timing tables depend on the load; their
+# ratios carry over only roughly (an ML-MCMC iteration has cost 72 to 80 CD iterations in different runs, 78 in this one). No checkpoint is loaded: every estimate is computed in the notebook from fixed seeds.
 # `benchmarks/bench_nce.py` times Task 12's fits with the analytic gradient beside finite differences, and
 # `make verify NB=03` re-runs the notebook and checks that every printed line reproduces.
 #
