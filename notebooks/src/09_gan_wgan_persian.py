@@ -177,6 +177,7 @@ print(f"classifier accuracy: validation {classifier.accuracy(clf, x_va, y_va):.2
       "called not a digit")
 feats_te = referee.reference_features(clf, ref, x_te)
 feats_va = referee.reference_features(clf, ref, x_va)
+print("penultimate features per image: " + ", ".join(f"{k} {v.shape[1]}" for k, v in feats_te.items()))
 ink = x_tr.mean().item()
 controls = referee.control_sets(x_va, y_va, n=N_CONTROL, ink=ink, seed=7)
 
@@ -494,7 +495,7 @@ axes[0, 0].set(title="FD to validation digits (classifier features)", xlabel="ge
 axes[0, 1].set(title="referee: share named as a digit (p >= 0.9)", xlabel="generator steps", ylabel="share",
                ylim=(0, 1))
 axes[0, 1].axhline(control_scores["real (held out)"]["digit_share"], color="grey", ls=":", label="real held-out digits")
-axes[0, 2].set(title="FD against training CPU time", xlabel="CPU seconds of training (one thread)", ylabel="FD",
+axes[0, 2].set(title="FD against training CPU time", xlabel="CPU seconds of training", ylabel="FD",
                yscale="log")
 for seed in SEEDS:
     ls = "-" if seed == SEEDS[0] else "--"
@@ -572,6 +573,15 @@ for (label, seed), G in generators.items():
 rows = {f"{label}, seed {seed}": (s, records[label, seed]["metrics"]) for (label, seed), s in scores.items()}
 rows.update({f"control: {name}": (s, control_c2st.get(name)) for name, s in control_scores.items()})
 display(score_table(rows))
+
+
+def per_side(recs):
+    """Images on each side of the two-sample tests in these records (their c2st_n counts both sides)."""
+    return ", ".join(sorted({f"{r['c2st_n'] // 2:,}" for r in recs if r}))
+
+
+print(f"two-sample tests: {per_side(r['metrics'] for r in records.values())} samples of each generator against as "
+      f"many test digits; {per_side(control_c2st.values())} images of each control against as many")
 recorded = [(scores[k]["fd"], records[k]["metrics"]["fd"]) for k in scores
             if records[k]["metrics"] and records[k]["metrics"]["referee_n"] == N_EVAL]
 if recorded:
@@ -715,7 +725,7 @@ for label in ("GAN", "GAN + instance noise"):
 # ## About this run
 #
 # Profile `full`. The notebook was executed on a CPU with one thread (the set-up cell prints the device and the
-# library versions) in 88 s (`notebooks/timings.json`). The generators were trained beforehand by
+# library versions) in 80 s (`notebooks/timings.json`). The generators were trained beforehand by
 # `scripts/train_hoda_gans.py` on one CPU thread (each generator's record stores its thread count), 10,000
 # generator steps each: about 5.4 CPU hours for the eight of them (the last column of the training-curve table,
 # times ten). Setting `RETRAIN = True` repeats that training here.
