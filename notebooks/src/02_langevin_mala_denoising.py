@@ -438,7 +438,7 @@ plt.show()
 # zero inside the box $[-m,1+m]^{784}$ and rising with slope $c$ per unit of every pixel outside it
 # (`helpers.energy.box_constraints`; $m=0.1$ and $c$ are printed under the record above). The walls stand a margin $m$
 # outside the valid range $[0,1]$ so that MNIST's black background, pixels at exactly 0, does not sit on a kink:
-# Part III shows why a kink under the data is costly for MALA.
+# Part III shows how a kink enters MALA's acceptance test, with a weight that grows like $c^2$.
 # Below, 30 clean held-out digits are brightened, $\lambda=0\dots8$
 # (`helpers.energy.ray_energy`), and the energy along each ray is split into the wall and the learned rest.
 
@@ -598,21 +598,23 @@ t8 = print_terms("one proposal per chain at Task 8's final state, 2/256", m8.sam
 # %% [markdown]
 # **Answer (Task 8).** MALA accepts **80%** of its proposals at Task 5's step, so the Metropolis-Hastings test costs
 # little here; the chains end, like Task 5's, mostly as shapes the classifier calls "8" (26 of 30), though at a
-# clearly higher mean energy (203 against Task 5's $-466$) and blotchier. The running acceptance (the figure under
+# clearly higher mean energy (203 against $-466$ for Task 5's first 30 chains) and blotchier. The running acceptance (the figure under
 # Task 9) falls throughout the run, so the chains have not reached equilibrium in 2,000 steps. The split of one
 # more proposal per chain shows why the test is mild: the medians over the 30 proposals are $+1.23$ for
 # $\Delta\log p$, $-2.01$ for the proposal ratio $\log q(x\mid y)-\log q(y\mid x)$ and $-0.47$ for $\log\alpha$
 # (P(accept) 0.620). So "more probable" and "accepted" differ: a typical proposal is more probable and still has
 # $\alpha<1$.
-#
-# The walls matter through their kinks, less than one might fear. Write $g=\partial E/\partial x_i$ for one pixel's
-# gradient. The proposal terms of $\log\alpha$ contain $-\varepsilon\,(g(y)^2-g(x)^2)/4$ per pixel; for a smooth
-# energy it nearly cancels against the others, but where a pixel crosses a wall, $g$ jumps by $c$ and this term
-# changes by $\varepsilon(c^2+2cg)/4$, about $\varepsilon c^2/4$ when the network's own gradient $g$ at that pixel is
-# small: a cost for an outward crossing, a gain for an inward one. With $c=100$ that is 0.076 at this step. Summed
-# over the 8 pixels that the median proposal moves across a wall, the term is only 0.00509 (median over the 30
-# proposals): outward and inward crossings nearly cancel. With a wall of slope 1,000 each crossing would be worth
-# about 7.6, and a proposal with one more outward than inward crossing would almost never be accepted.
+
+# %% [markdown]
+# **The walls.** They enter the test through their kinks. Write $g$ for one pixel's component of $\nabla\log p$. The
+# proposal ratio has two parts per pixel, $-(y-x)\,(g(x)+g(y))/2$ and $-\varepsilon\,(g(y)^2-g(x)^2)/4$; for a smooth
+# energy they nearly cancel against $\Delta\log p$, but where a pixel crosses a wall $g$ jumps by $c$, and every term
+# jumps with it. The squared-gradient part, for instance, shifts by about $\varepsilon c^2/4$ (0.076 at this step)
+# when the network's own gradient at that pixel is small next to $c$: a cost outwards, a gain inwards. Summed over
+# the 8 pixels that the median proposal moves across a wall, that part is only 0.00509 (median over the 30
+# proposals); whether crossings in the two directions cancel or the network's gradient offsets the jump, the
+# printout does not say. Either way the test stays mild here (P(accept) 0.620). With a wall of slope 1,000 that part
+# alone would shift by about 7.6 per crossing.
 
 # %% [markdown]
 # ### Task 9 — MALA, $\sqrt{2\varepsilon}=3/256$
@@ -716,7 +718,7 @@ plt.show()
 # (Roberts and Rosenthal, 1998). Here acceptance crosses 0.574 between 3/256 (0.665) and 4/256 (0.460), and the
 # distance moved peaks at 4/256, where the energy also falls most (2,565 against 3,065 at 3/256 and 5,278 at the
 # start). Two cautions. These 300 steps are the first descent from the warm start (the energies are still in the
-# thousands, and acceptance is still falling within them), while the 0.574 rule is for a chain that has settled; in
+# thousands, and at 2/256 and above acceptance is still falling within them), while the 0.574 rule is for a chain that has settled; in
 # the long run below, 3/256 settles at about 0.40, so for the settled chain the homework's step is already somewhat
 # *above* the rule's optimum. And it is ten chains and one run per step: an observation, not a measurement with an
 # error bar. (The classifier gives every one of these speckled states confidence 1.000, so it cannot help choose a
@@ -773,16 +775,15 @@ show(m10.samples, f"Task 10: all {N_CHAINS} chains after {K_LONG} MALA steps at 
 # after 20,000), and the six chains shown change little after step 5,000: they do not mix between basins in this
 # time.
 #
-# The 30 end states (last grid) are mostly readable digits, many 8s and 9s, some 0s, 6s and 7s, a few 4s and 5s,
-# with some malformed strokes; the classifier finds eight of the ten classes (no 1 and no 2) with mean
-# max-probability 0.869. Its confidence along the chains (middle) drops from the speckle's meaningless 1.000 to
-# 0.799 at 2,500 steps, then climbs to 0.869 as the strokes sharpen, so here it follows what the eye sees. One run
-# of 30 chains.
+# The 30 end states (last grid) are mostly readable digits with some malformed strokes. The classifier reads eight
+# 8s, six 9s, five 0s, three 4s, three 7s, two 3s, two 5s and one 6 (no 1 and no 2), with mean max-probability
+# 0.869. Its confidence along the chains (middle) drops from the speckle's meaningless 1.000 to 0.799 at 2,500
+# steps, dips to 0.793 at 7,500 and climbs to 0.869 as the strokes sharpen. One run of 30 chains.
 #
-# So with this energy MALA at the homework's step is an exact sampler in the limit that also moves in practice, and
-# in 20,000 steps its chains reach readable digits of low energy. Longer unadjusted chains change too (Task 6's
-# controls), so this run does not say how much of that is MALA and how much is time. The digits keep a grey speckle
-# around their strokes: the energy's low-energy images are themselves noisy.
+# So with this energy MALA at the homework's step is exact in the limit and also moves in practice: in 20,000 steps
+# its chains reach readable digits of low energy. Longer unadjusted chains change too (Task 6's controls), so this
+# run does not say how much of that is MALA and how much is time. The grey speckle around the strokes belongs to
+# the energy's low-energy images themselves.
 
 # %% [markdown]
 # ## Part IV — Perceptual and MMSE denoising

@@ -269,9 +269,8 @@ level_gif(levels_ann, SIGMAS_EXACT, FIG_DIR / "04_annealed_exact.gif", "exact sc
 # weight-0.2 mode ($\pm$ std; a single run's binomial noise is 0.011), against 0.498 without annealing. The run shown,
 # 0.184, is the lowest of the eleven.
 #
-# The levels show how. At $\tilde\sigma_1=20$ the noisy density is one broad bump (two equal Gaussians 14.1 apart merge
-# into one mode when the separation is below $2\tilde\sigma$; with weights 0.2 and 0.8 that is a sufficient
-# condition), so every chain forgets where it started: after level 1 the fraction is 0.401, close to the bump's share
+# The levels show how. At $\tilde\sigma_1=20$ the noisy density is one broad bump (two Gaussians 14.1 apart merge into
+# one mode when the separation is below $2\tilde\sigma$), so every chain forgets where it started: after level 1 the fraction is 0.401, close to the bump's share
 # nearer to $\mu_1$ (0.417). Then the bump splits. While the barrier is still low, chains cross it freely and divide in
 # proportion to each component's mass, which is exactly what Task 4 lacked. Crossing slows from $\tilde\sigma\approx3.8$
 # and has stopped by 1.95 (0.200, 0.188, then 0.184 in this run). Chains freeze while $q_{\tilde\sigma}$ still gives the
@@ -691,7 +690,7 @@ kde_panels({"i.i.d.": x_ref, "annealed exact (T5)": x_ann, "annealed learned (T1
 # **Answer.** Annealed Langevin with the learned scores puts **0.194** of the samples in the weight-0.2 mode
 # ($0.181\pm0.009$ over 10 more seeds, $\pm$ std), against **0.451** for plain Langevin with a learned score (Task 9).
 # The mechanism is Task 5's: the broad levels let chains cross between the modes before the barrier rises (0.293 after
-# $\sigma=10$), and the fraction barely changes from $\sigma=2.15$ on (0.192, then 0.194).
+# $\sigma=10$); the fraction changes little after $\sigma=2.15$ (0.192) and not at all after 1.29 (0.194).
 #
 # The control with the *exact* scores on the same schedule gives $0.229\pm0.013$ (10 seeds), no different from Task 5's
 # schedule (a difference of $+0.009\pm0.006$, s.e.). The learned scores land nearer to 0.2, but not on merit: the
@@ -701,9 +700,9 @@ kde_panels({"i.i.d.": x_ref, "annealed exact (T5)": x_ann, "annealed learned (T1
 # cancellation. The per-mode std shows a second one: 0.97 and 1.00 with the learned scores, against 1.08 and 1.09
 # with the exact scores on the same schedule (data: 1). The schedule alone leaves the modes too wide, because its
 # last steps ($\epsilon_L=5\cdot10^{-4}$) are too small to relax within 100 steps; the network narrows them. Width is
-# not the whole shape: the learned modes sit near their means (mode 2 at (4.99, 4.84)) with the right std, yet the
-# KDE above reads 0.0935 at $\mu_2$ against 0.1054 for i.i.d. samples, so the network changes the shape inside the
-# big mode in a way that mean and std do not capture (not examined further here).
+# not the whole shape: with the learned scores mode 1 sits at (-4.64, -5.06), 0.36 towards the midline in $x_1$, and
+# the KDE above reads 0.0935 at $\mu_2$ against 0.1054 for i.i.d. samples, although mode 2's mean (4.99, 4.84) and std
+# are close to the data's: a change of shape that mean and std do not capture (not examined further here).
 
 # %% [markdown]
 # **Why many levels.** They divide the work: large $\sigma$ smooths the target into one mode so chains mix globally, and small

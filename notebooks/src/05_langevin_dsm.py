@@ -326,7 +326,8 @@ for s in (0.01, 0.05):
 
 # %% [markdown]
 # **Why.** Changing the optimisation and the batch size (the faster recipe at the same $\sigma=0.01$) lowers the
-# loss (its excess over the noise part is $-48.3\pm27.6$ against Task 4's $5.2\pm9.2$) but changes the field little:
+# loss somewhat (its excess over the noise part is $-48.3\pm27.6$ against Task 4's $5.2\pm9.2$, under two standard
+# errors apart) but changes the field little:
 # 2.9-fold growth, cosine +0.27. Raising the noise to $\sigma=0.05$ changes the field: 16-fold growth (3.98 to 65.55), cosine +0.42,
 # and in its map the arrows shrink to dots inside the roll, where Task 5's cross it. Per coordinate, the DSM target
 # $-\mathbf{z}/\sigma$ has size $1/\sigma=100$ at $\sigma=0.01$, while the score across an arm (width $w\approx0.05$)
@@ -486,7 +487,7 @@ plt.show()
 # second table), but each $\sigma$ is one trained network.
 #
 # * **As given** ($\sigma=0.01$) the samples form one blob around the centre (MMD$^2$ 0.0670). The faster recipe at the
-#   same $\sigma$ is no better (0.0703), although it fits its loss better (Task 5): at $\sigma=0.01$ the target is
+#   same $\sigma$ is no better (0.0703), although its loss is somewhat lower (Task 5): at $\sigma=0.01$ the target is
 #   mostly noise. (It also changes the batch size, so optimiser and batch are not separated.)
 # * **Larger $\sigma$ helps, up to a point.** At $\sigma=0.05$ and 0.1 the samples form a ring with the outer arm visible,
 #   at 0.2 a broad disc, slightly thinner in the middle. A larger $\sigma$ makes the regression target less noisy (the

@@ -386,9 +386,10 @@ print(f"control: the pretrained classifier's own chains from noise, 100 SGLD ste
 # hurts from noise, on both models. From the GMM draws the proximal chains reach a lower energy under the model that
 # samples them (JEM -163.5 against -78.1 with plain SGLD, JEM++ -79.4 against -58.7) while moving less (5.59
 # against 9.57, and 5.41 against 13.60): the plain chains travel further and end less probable, as steps too large
-# for the classifier's steep input gradients would; the clipped steps descend. From noise the order reverses (JEM
-# -23.1 against -71.5, JEM++ -7.5 against -18.5): a move of at most 0.03 per pixel and step is too short a leash to
-# leave noise in 50 steps. So proximal SGLD suits informative starts, which is how JEM++ pairs them. The
+# for the classifier's steep input gradients would; the clipped steps descend. From noise the order reverses: the
+# proximal chains move nearly as far (11.45 against 15.33, 9.53 against 11.60) but end much less probable (JEM -23.1
+# against -71.5, JEM++ -7.5 against -18.5), for a reason these rows do not show. So proximal SGLD suits informative
+# starts, which is how JEM++ pairs them. The
 # classifier's confidence follows the energy from the GMM starts (JEM 0.924 to 1.000, JEM++ 0.905 to 0.987), but
 # the control row (speckle at 1.000) is a reminder that confidence alone does not measure quality.
 #
@@ -398,8 +399,8 @@ print(f"control: the pretrained classifier's own chains from noise, 100 SGLD ste
 # %% [markdown]
 # ## Comparison (Task 2.6)
 #
-# **The grids.** The first three grids are drawn here: GMM starts, JEM chains from noise, JEM++ chains from
-# the GMM starts. The grids titled "jem (shipped)" and "jempp (shipped)" were drawn at the end of each training run
+# **The grids.** The first three grids, drawn under Task 2.5 above, show the GMM starts, JEM chains from noise and
+# JEM++ chains from the GMM starts. The grids titled "jem (shipped)" and "jempp (shipped)" were drawn at the end of each training run
 # and saved with it: for JEM, states of its replay buffer run 100 more SGLD steps; for JEM++, fresh GMM draws of
 # random classes run 50 proximal steps (five times the training chains' length).
 #
@@ -503,7 +504,8 @@ for (a, b), (only_a, only_b, p) in tests.items():
 # accuracy, Inception Score 8.76 (IS: $\exp\mathbb E\,\mathrm{KL}(p(y|x)\|p(y))$ under an Inception network,
 # higher is better) and FID 38.4 (Fréchet Inception Distance: the Fréchet distance between Gaussians fitted
 # to Inception features of samples and of real images, lower is better), and describes its training as unstable, with divergences that
-# need restarts. JEM++ (Yang and Ji, 2021) reports 94.1% accuracy and an FID of about 37, and a training that
+# need restarts. JEM++ (Yang and Ji, 2021) reports up to 94.1% accuracy and FIDs of about 37 to 38, depending on
+# its number of sampling steps, and a training that
 # is faster and more stable, which also lets it use batch normalisation. Our small MNIST runs point the same
 # way in accuracy and drift (one run each, and both drift), with the confounds above. Our JEM++ is also 1.76
 # times cheaper per iteration, but that comes from our choice of 10 SGLD steps instead of 20 (1.91 times fewer
