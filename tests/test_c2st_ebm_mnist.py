@@ -35,12 +35,13 @@ def test_c2st_rejects_bad_input():
         c2st(x[:1], x[:1])
 
 
-@pytest.mark.parametrize("variant", ["noise", "decay"])
-def test_training_script_resumes_exactly(variant, tmp_path, data_root, one_thread, load_script):
-    """4 iterations in one run == 2 iterations, then --resume to 4: same curves and weights; record has the bars."""
+@pytest.mark.parametrize("variant, lr_args", [("noise", []), ("decay", ["--lr-gamma", "0.5", "--lr-decay-every", "1"])])
+def test_training_script_resumes_exactly(variant, lr_args, tmp_path, data_root, one_thread, load_script):
+    """4 iterations in one run == 2 iterations, then --resume to 4: same curves and weights (also with the learning
+    rate decaying every iteration); record has the bars."""
     script = load_script("train_ebm_mnist")
     common = ["--variant", variant, "--steps", "3", "--eval-steps", "3", "--eval-chains", "8", "--buffer", "64",
-              "--eval-every", "2", "--state-every", "2", "--snapshot-every", "2", "--c2st-steps", "10"]
+              "--eval-every", "2", "--state-every", "2", "--snapshot-every", "2", "--c2st-steps", "10"] + lr_args
     script.main(common + ["--iters", "4", "--out", str(tmp_path / "a.pt"), "--state", str(tmp_path / "a_state.pt")])
     b = ["--out", str(tmp_path / "b.pt"), "--state", str(tmp_path / "b_state.pt")]
     script.main(common + ["--iters", "2"] + b)
@@ -56,6 +57,8 @@ def test_training_script_resumes_exactly(variant, tmp_path, data_root, one_threa
     model = ebm.load(str(tmp_path / "a.pt"))
     assert model(torch.zeros(2, 1, 28, 28)).shape == (2,)
     assert [c["from_iteration"] for c in rb["commands"]] == [0, 2]
+    lr_last = torch.load(tmp_path / "b_state.pt", weights_only=True)["optimizer"]["param_groups"][0]["lr"]
+    assert lr_last == pytest.approx(1e-4 * (0.5 ** 3 if lr_args else 1.0))  # set at the 4th iteration (index 3)
 
 
 def test_compact_state_resumes_close_to_the_run(tmp_path, data_root, one_thread, load_script):

@@ -274,3 +274,17 @@ def test_recipe_flags_give_the_tutorials_sampler():
     q = argparse.ArgumentParser()
     ebm.add_recipe_args(q, buffer=10_000, eps_end=None)
     assert q.parse_args([]).buffer == 10_000 and q.parse_args([]).eps_end is None
+
+
+def test_step_decay_lr_follows_torchs_steplr():
+    """ebm.step_decay_lr(lr, gamma, every, it) is the lr torch's StepLR gives at iteration it (stepped per iteration)."""
+    model = torch.nn.Linear(2, 1)
+    opt = torch.optim.SGD(model.parameters(), lr=1e-4)
+    sched = torch.optim.lr_scheduler.StepLR(opt, step_size=7, gamma=0.97)
+    for it in range(40):
+        assert ebm.step_decay_lr(1e-4, 0.97, 7, it) == pytest.approx(opt.param_groups[0]["lr"], rel=1e-12)
+        opt.step()
+        sched.step()
+    assert ebm.step_decay_lr(1e-4, 1.0, 469, 10**6) == 1e-4
+    with pytest.raises(ValueError, match="every >= 1"):
+        ebm.step_decay_lr(1e-4, 0.97, 0, 5)
