@@ -11,9 +11,9 @@ PY="$PY" bash scripts/train_hw2_energy_chain.sh  # HW2's energy: three runs and 
 run scripts/train_vqvae.py --data mnist
 run scripts/train_vqvae.py --data fashion
 run scripts/train_hoda_gans.py --only classifier referee controls
-# DCGAN GAN / WGAN / WGAN-GP and the instance-noise GAN, 10,000 generator steps each, two seeds (resumable:
+# DCGAN GAN / WGAN / WGAN-GP and the instance-noise GAN, 20,000 generator steps each, two seeds (resumable:
 # --resume), then copied to checkpoints/ in float16
-for s in 0 1; do run scripts/train_hoda_gans.py --models gan gan-noise wgan wgan-gp --seed "$s" --steps 10000 --resume; done
+for s in 0 1; do run scripts/train_hoda_gans.py --models gan gan-noise wgan wgan-gp --seed "$s" --steps 20000 --resume; done
 run scripts/train_hoda_gans.py --publish
 run scripts/train_ebm_mnist_conditional.py --minutes 40 --ce-weight 1
 # notebook 06's unconditional MNIST EBMs: three variants x two seeds, 2,500 iterations each; the seed-0 buffer run

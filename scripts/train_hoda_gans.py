@@ -313,8 +313,10 @@ def publish() -> None:
         state = checkpoints.load_state_dict(rec_path.with_suffix(".pt"))
         half = {k: v.half() if v.is_floating_point() else v for k, v in state.items()}
         record = {k: v for k, v in rec.items() if k not in ("file", "sha256")}
+        where = (f"git commit {rec['state_commit']['commit']} (state_commit)" if "state_commit" in rec
+                 else "runs/hoda_gans/")
         record["stored"] = (f"float16 (a published copy; the float32 weights, sha256 {rec['sha256']}, and the full "
-                            f"training state stay in runs/hoda_gans/)")
+                            f"training state are in {where})")
         checkpoints.save_checkpoint(half, utils.checkpoints_dir() / rec_path.with_suffix(".pt").name, record)
         print(f"published {rec_path.stem} (float16)", flush=True)
 

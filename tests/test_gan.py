@@ -513,6 +513,7 @@ def test_training_script_records_resumes_and_publishes(tmp_path, monkeypatch, lo
     assert checkpoints.load_record(work / "hoda_gan_seed3_G.pt")["generator_steps"] == 1  # stopped after one round
     script.main(["--publish"])  # the WGAN is finished (3 of 3), the GAN is not (1 of 2)
     assert checkpoints.load_record("hoda_wgan_seed3_G.pt")["generator_steps"] == 3
+    assert "are in runs/hoda_gans/" in checkpoints.load_record("hoda_wgan_seed3_G.pt")["stored"]  # no state_commit
     shipped, trained = checkpoints.load_state_dict("hoda_wgan_seed3_G.pt"), checkpoints.load_state_dict(work / "hoda_wgan_seed3_G.pt")
     assert all(v.dtype == (torch.float16 if trained[k].is_floating_point() else trained[k].dtype) for k, v in shipped.items())
     assert max((shipped[k].float() - v).abs().max().item() for k, v in trained.items() if v.is_floating_point()) < 1e-3
