@@ -70,17 +70,20 @@ def parse(text: str) -> list:
 
 
 def _keep_outputs(cells: list, old_path: Path) -> None:
-    """Copy outputs and execution counts from the old notebook's code cells with identical source."""
+    """Copy outputs and execution counts from the old notebook's code cells with identical source, and the cell id
+    of every cell (code or Markdown) whose source is unchanged, so that a rebuild's diff shows only what changed."""
     if not old_path.exists():
         return
     old = {}
     for c in nbformat.read(old_path, as_version=4).cells:
-        if c.cell_type == "code":
-            old.setdefault(c.source, []).append(c)
+        old.setdefault((c.cell_type, c.source), []).append(c)
     for c in cells:
-        if c.cell_type == "code" and old.get(c.source):
-            prev = old[c.source].pop(0)
-            c.outputs, c.execution_count = prev.outputs, prev.execution_count
+        if old.get((c.cell_type, c.source)):
+            prev = old[c.cell_type, c.source].pop(0)
+            if "id" in prev:
+                c.id = prev.id
+            if c.cell_type == "code":
+                c.outputs, c.execution_count = prev.outputs, prev.execution_count
 
 
 def build(src: Path) -> Path:
