@@ -4,6 +4,10 @@
 # Homework 4 of the Technion course (score-based generative modelling), on a 2-D toy: a mixture of two
 # unit-variance Gaussians at $\mu_1=(-5,-5)$ with weight $\pi=0.2$ and $\mu_2=(5,5)$ with weight $0.8$.
 #
+# The central object is the *score* $\nabla_{\mathbf{x}}\log p(\mathbf{x})$, the gradient of the log-density: a
+# vector field that points uphill in probability. It does not involve the normalising constant of $p$, so a network
+# can learn it, and a sampler can use it, without ever computing one.
+#
 # * **Part I** (Tasks 1-6): sample the mixture, write its log-density and score, sample it from the score alone
 #   with Langevin dynamics, see the mode weights go wrong, and fix that with *annealed* Langevin dynamics;
 #   compare the samplers through kernel density estimates.
@@ -11,8 +15,8 @@
 #   score, then learn one *noise-conditional* score network for ten noise levels with an annealed sliced
 #   objective and run annealed Langevin with it.
 #
-# The headline number throughout is the fraction of samples in the weight-0.2 mode (nearest mean), which should be
-# 0.2.
+# The headline number throughout is the fraction of samples in the weight-0.2 mode (the samples nearer to $\mu_1$
+# than to $\mu_2$), which should be 0.2.
 
 # %% setup
 
@@ -86,12 +90,12 @@ print(f"fraction of the 1000 i.i.d. samples in the weight-0.2 mode: {frac_small_
 # %% [markdown]
 # ### Task 2 — The log-density
 #
-# With $d=2$,
+# The task: write $\log p$ in closed form, implement it, and plot $p$ on a 100x100 grid over $[-8,8]^2$. With $d=2$,
 # $$\log p(\mathbf{x}) = \log\Big(\pi\,\mathcal N(\mathbf{x};\mu_1,\sigma^2 I) + (1-\pi)\,\mathcal N(\mathbf{x};\mu_2,\sigma^2 I)\Big)
 # = \operatorname{logsumexp}_{m}\Big(\log w_m - \frac{\lVert\mathbf{x}-\mu_m\rVert^2}{2\sigma^2}\Big) - \log(2\pi\sigma^2),$$
 # with $w_1=\pi$, $w_2=1-\pi$. Written with log-sum-exp it never takes the log of an underflowed sum, so it is
-# finite everywhere (a direct `log(p1 + p2)` is `-inf` in float32 once both Gaussians underflow, about 14 units
-# from both means).
+# finite everywhere; a direct `log(p1 + p2)` is `-inf` in float32 far from both means, where both Gaussians
+# underflow to zero.
 
 # %%
 fig, axes = P.subplots(2, size=4.2)
@@ -103,12 +107,14 @@ plt.show()
 # %% [markdown]
 # ### Task 3 — The score
 #
+# The task: write the score in closed form, implement it, and draw it on a 20x20 grid with a quiver plot.
 # Differentiating the log-sum-exp,
 # $$\nabla_{\mathbf{x}}\log p(\mathbf{x}) = \sum_m r_m(\mathbf{x})\,\frac{\mu_m-\mathbf{x}}{\sigma^2},\qquad
 # r_m(\mathbf{x}) = \operatorname{softmax}_m\Big(\log w_m - \frac{\lVert\mathbf{x}-\mu_m\rVert^2}{2\sigma^2}\Big)
 # = p(m\mid\mathbf{x}),$$
-# a responsibility-weighted pull toward the means. The responsibilities are a softmax of log-terms, so the score
-# is exact and finite far from both modes too; the naive ratio $\nabla p/p$ is $0/0$ there (shown below).
+# a pull toward the means weighted by the *responsibilities* $r_m$, the probability that component $m$ produced
+# $\mathbf{x}$. The responsibilities are a softmax of log-terms, so the score is exact and finite far from both modes
+# too; the naive ratio $\nabla p/p$ is $0/0$ there (shown below).
 
 # %%
 far = torch.tensor([[-20.0, 20.0], [1000.0, -1000.0]])
@@ -123,6 +129,14 @@ P.quiver(mix.score, LIM, n=20, ax=axes[1], normalize=True, cmap="magma",
          title="same, unit arrows coloured by $\\log_{10}|s|$")
 plt.tight_layout()
 plt.show()
+
+# %% [markdown]
+# Both far points lie on the line $x_1+x_2=0$, equally far from the two means, so their responsibilities are just
+# the weights and the score is $0.2(\mu_1-\mathbf{x})+0.8(\mu_2-\mathbf{x})=(3,3)-\mathbf{x}$: $(23,-17)$ at $(-20,20)$,
+# as printed, and $(-997,1003)$ at $(1000,-1000)$ up to float32 rounding, where the naive ratio gives `nan`. In the
+# plots the arrows grow linearly with the distance to the nearer mean (left), and every arrow points at that mean
+# (right): the field turns around in a narrow band between the modes. That band is where the samplers below decide
+# which mode a chain joins.
 
 # %% [markdown]
 # ### Task 4 — Langevin dynamics with the exact score
@@ -153,17 +167,18 @@ plt.show()
 
 # %% [markdown]
 # **Answer.** Langevin dynamics puts **0.498** of the samples in the weight-0.2 mode instead of 0.2 (one run of 1,280
-# chains): the two modes come out equally heavy, although each looks like a fine Gaussian. That is the strange part.
-# The split is the starting points': 0.506 of the uniform starts lie on $\mu_1$'s side of the line $x_1+x_2=0$, and
-# only 0.0117 of the chains ended in the other half than they began.
+# chains): the two modes come out equally heavy, although each looks like a well-formed Gaussian. That is the strange
+# part. The split is inherited from the starting points: 0.506 of the uniform starts lie on $\mu_1$'s side of the line
+# $x_1+x_2=0$, and only 0.0117 of the chains ended in the other half than the one they began in.
 #
 # The reason is that the score is *local*. Near either mode it is $\approx(\mu_m-\mathbf{x})/\sigma^2$, blind to the
-# weight of the other mode: $\pi$ enters only through the responsibilities $r_m(\mathbf{x})$, which switch from 0 to 1
-# in a thin band between the modes. Learning the weights would take chains that cross between the modes, but the
-# density at the midpoint is $e^{-25}$ times that at $\mu_2$, and the escape time over such a barrier grows like
-# $e^{\Delta\log p}\approx10^{10}$ time units ($\Delta\log p\approx25+\log0.2\approx23.4$, measured from the small mode) (Kramers' law: the mean time to escape a well grows like the exponential
-# of the barrier height), against the $T\epsilon=50$ simulated. Each chain equilibrates
-# inside the basin it started in. More steps do not help; a different start or a way over the barrier does.
+# other mode's weight: $\pi$ enters only through the responsibilities, which switch from 0 to 1 in a thin band between
+# the modes. To get the weights right, chains would have to cross between the modes, through a deep valley: at the
+# midpoint $p$ is about $e^{-\lVert\mu_2\rVert^2/2\sigma^2}=e^{-50/2}=e^{-25}$ times its value at $\mu_2$. By Kramers'
+# law the mean time to escape a well grows like $e^{\Delta\log p}$, with $\Delta\log p\approx25+\log0.2\approx23.4$
+# even from the small mode: about $10^{10}$ units of Langevin time $k\epsilon$, against the $T\epsilon=50$ simulated.
+# Each chain equilibrates inside the basin it started in. More steps do not help; a different start or a way over
+# the barrier does.
 
 # %% [markdown]
 # ### Task 5 — Annealed Langevin dynamics with the exact scores
@@ -183,15 +198,16 @@ plt.show()
 # paragraph before it gives Song and Ermon's rule $\epsilon_i=\epsilon\,\sigma_i^2/\sigma_L^2$. As the
 # task works with the effective stds, we use $\epsilon_i=\epsilon\,\tilde\sigma_i^2/\tilde\sigma_L^2$, which is what
 # `samplers.annealed_langevin` implements. The last level ($\tilde\sigma_L=1$, the data itself) runs with
-# $\epsilon$, earlier levels with steps up to 400 times larger ($\epsilon_1=20$). The rule keeps
+# $\epsilon$, earlier levels with steps up to $20^2=400$ times larger ($\epsilon_1=20$). The rule keeps
 # $\epsilon_i/\tilde\sigma_i^2=0.05$ fixed: each step moves a chain the same 5 % of the way to its mode and adds noise
-# of the same size relative to the level's width, so 100 steps are five relaxation times at every level, and even
+# of the same size relative to the level's width. A chain therefore forgets its position within a mode after about
+# $1/0.05=20$ steps (the *relaxation time*) at every level, so 100 steps are five relaxation times, and even
 # $\epsilon_1=20$ is stable.
 #
 # To read the per-level fractions, compare them with the share of each noisy density $q_{\tilde\sigma}$ that lies
 # nearer to $\mu_1$: both means are $10/\sqrt2=7.07$ from the dividing line, so that share is
-# $0.2\,\Phi(7.07/\tilde\sigma)+0.8\,(1-\Phi(7.07/\tilde\sigma))$, with $\Phi$ the standard normal CDF, which falls from 0.42 at $\tilde\sigma=20$ to 0.2 at
-# $\tilde\sigma=1$.
+# $0.2\,\Phi(7.07/\tilde\sigma)+0.8\,(1-\Phi(7.07/\tilde\sigma))$, with $\Phi$ the standard normal CDF, which falls
+# from 0.417 at $\tilde\sigma=20$ to 0.200 at $\tilde\sigma=1$ (the row "q's share" below).
 
 # %%
 def exact_noisy_score(x, s):
@@ -264,20 +280,22 @@ level_gif(levels_ann, SIGMAS_EXACT, FIG_DIR / "04_annealed_exact.gif", "exact sc
 # %% [markdown]
 # The animation of the levels is written to [figures/04_annealed_exact.gif](figures/04_annealed_exact.gif); the cell
 # above shows it inline where the viewer plays GIFs (some show only an `Image object` line; then open the file).
-#
+
+# %% [markdown]
 # **Answer.** Annealing recovers the weights: over 10 further seeds **0.220 $\pm$ 0.013** of the samples land in the
-# weight-0.2 mode ($\pm$ std; a single run's binomial noise is 0.011), against 0.498 without annealing. The run shown,
+# weight-0.2 mode ($\pm$ std; one run's binomial noise is 0.011), against 0.498 without annealing. The run shown,
 # 0.184, is the lowest of the eleven.
 #
-# The levels show how. At $\tilde\sigma_1=20$ the noisy density is one broad bump (two Gaussians 14.1 apart merge into
-# one mode when the separation is below $2\tilde\sigma$), so every chain forgets where it started: after level 1 the fraction is 0.401, close to the bump's share
-# nearer to $\mu_1$ (0.417). Then the bump splits. While the barrier is still low, chains cross it freely and divide in
-# proportion to each component's mass, which is exactly what Task 4 lacked. Crossing slows from $\tilde\sigma\approx3.8$
-# and has stopped by 1.95 (0.200, 0.188, then 0.184 in this run). Chains freeze while $q_{\tilde\sigma}$ still gives the
-# small mode more than its 0.2 (0.219 at $\tilde\sigma=3.79$, 0.203 at 2.71), because chains of the big component that
-# sit in its tail past the midline stay with $\mu_1$: hence the seed mean of 0.22, a small bias of the method. More
-# steps per level shrink it: with 400 instead of 100 on the same seeds the mean is 0.204, a paired change of
-# $-0.016\pm0.003$ (s.e.), because the chains keep crossing for longer while the barrier rises.
+# The levels show how. At $\tilde\sigma_1=20$ the two components, $10\sqrt2=14.1$ apart, merge into one broad bump
+# (equal Gaussians merge when their separation is below $2\tilde\sigma$), so every chain forgets where it started:
+# after level 1 the fraction is 0.401, close to the bump's share nearer to $\mu_1$ (0.417). Then the bump splits.
+# While the barrier is still low, chains cross it freely and divide in proportion to the components' mass, which is
+# exactly what Task 4 lacked. Crossing slows from $\tilde\sigma\approx3.8$ and has stopped by 1.95 (fractions 0.200,
+# 0.188, 0.184). The chains freeze while $q_{\tilde\sigma}$ still gives the small mode more than 0.2 (0.219 at
+# $\tilde\sigma=3.79$, 0.203 at 2.71): chains of the big component that sit in its tail past the midline stay with
+# $\mu_1$. Hence the seed mean of 0.22, a small bias of the method. More steps per level shrink it, because the
+# chains keep crossing for longer while the barrier rises: with 400 instead of 100 on the same seeds the mean is
+# 0.204, a paired change of $-0.016\pm0.003$ (standard error).
 
 # %% [markdown]
 # ### Task 6 — Kernel density estimates against the true density
@@ -285,11 +303,11 @@ level_gif(levels_ann, SIGMAS_EXACT, FIG_DIR / "04_annealed_exact.gif", "exact sc
 # The mode fractions are one number; a density estimate shows the whole picture. The task: estimate the density of
 # the samples of Tasks 4 and 5 and compare it with $p$ of Task 2, in 2-D and along the line $x_1=x_2$.
 #
-# `sklearn.neighbors.KernelDensity(bandwidth=0.5)` on the samples of Tasks 4 and 5, evaluated on the
-# 100x100 grid and along the diagonal $x_1=x_2$. A KDE of 1280 *i.i.d.* samples is drawn too: a Gaussian kernel
-# of width 0.5 widens each unit-variance mode to variance 1.25, so even perfect samples give peaks 20 % lower than
-# $p$; the i.i.d. KDE is the fair reference. The number printed is the $L^1$ distance
-# $\int|\hat p-p|\,d\mathbf{x}$ on the grid (0 = identical, 2 = disjoint).
+# A kernel density estimate (KDE) places a small Gaussian, here of std 0.5 (`sklearn.neighbors.KernelDensity(bandwidth=0.5)`),
+# on every sample and averages them; we evaluate it on the 100x100 grid and along the diagonal. A KDE of 1280
+# *i.i.d.* samples is drawn too: the kernel widens each unit-variance mode to variance $1+0.5^2=1.25$, so even perfect
+# samples give peaks lower than $p$'s by the factor $1/1.25=0.8$; the i.i.d. KDE is the fair reference. The number
+# printed is the $L^1$ distance $\int|\hat p-p|\,d\mathbf{x}$ on the grid (0 = identical, 2 = disjoint).
 
 # %%
 GRID, GX, GY = P.grid_2d(LIM, n=100)
@@ -337,12 +355,13 @@ kde_panels({"i.i.d.": x_ref, "Langevin (T4)": x_plain, "annealed (T5)": x_ann},
            f"Task 6: KDE (bandwidth 0.5) of {N_CHAINS} samples vs the true density")
 
 # %% [markdown]
-# **Answer.** The KDEs say the same as the counts, once the kernel's smoothing is allowed for. Even the i.i.d. samples
-# give an $L^1$ distance of 0.170 to $p$ (the kernel widens each mode), and that is the floor. **Plain Langevin** gives two
-# peaks of the same height (0.0629 and 0.0639, against $p$'s 0.0318 and 0.1273): the small mode twice too high, the big
-# one half too low (2.6 and 0.61 times the i.i.d. KDE's 0.0241 and 0.1054, the fairer reference), $L^1=0.613$. **Annealed Langevin** matches the i.i.d. KDE at both peaks to within 0.004, with
-# $L^1=0.210$, close to the floor (one run each). Along $x_1=x_2$ the annealed curve lies on the i.i.d. curve, while
-# the Langevin curve has two peaks of equal height; between the modes all estimates are zero, as is $p$.
+# **Answer.** The KDEs tell the same story as the mode fractions, once the kernel's smoothing is allowed for. Even the
+# i.i.d. samples are at $L^1$ distance 0.170 from $p$: that is the floor. **Plain Langevin** (Task 4) gives two peaks
+# of equal height, 0.0629 at $\mu_1$ and 0.0639 at $\mu_2$, where the i.i.d. KDE gives 0.0241 and 0.1054: the small
+# mode $0.0629/0.0241=2.6$ times too high, the big one at $0.0639/0.1054=0.61$ of its height, and $L^1=0.613$.
+# **Annealed Langevin** (Task 5) matches the i.i.d. KDE at both peaks (0.0220 and 0.1049), with $L^1=0.210$, close to
+# the floor (one run each). Along $x_1=x_2$ the annealed curve lies on the i.i.d. curve, while the Langevin curve
+# shows the two equal peaks; between the modes every estimate is near zero, as is $p$.
 
 # %% [markdown]
 # ## Part II — Score matching
@@ -354,19 +373,22 @@ kde_panels({"i.i.d.": x_ref, "Langevin (T4)": x_plain, "annealed (T5)": x_ann},
 # %% [markdown]
 # ### Task 7 — The sliced score matching objective
 #
-# The Fisher divergence to the data score cannot be computed, since the data score is unknown; the task is to
-# implement the sliced objective, which avoids both the unknown score and the Jacobian's trace.
+# We want a network $s_\theta(\mathbf{x})$ close to $\nabla\log p$ in the *Fisher divergence*
+# $\tfrac12\mathbb E_p\lVert s_\theta-\nabla\log p\rVert^2$, which cannot be computed: it contains the unknown score.
+# The task: implement the *sliced* objective, which avoids both the unknown score and the costly trace of a Jacobian.
 #
-# Expanding the Fisher divergence and integrating the cross term by parts (the boundary term vanishes when $p$
-# decays) gives, up to a constant independent of $\theta$,
+# Expanding the square and integrating the cross term by parts (the boundary term vanishes when $p$ decays) gives,
+# up to a constant independent of $\theta$, Hyvärinen's score matching objective (also called *implicit* score matching):
 # $$\tfrac12\mathbb E_p\lVert s_\theta-\nabla\log p\rVert^2 = \mathbb E_p\big[\operatorname{tr}(\nabla_{\mathbf{x}} s_\theta(\mathbf{x}))+\tfrac12\lVert s_\theta(\mathbf{x})\rVert^2\big] + C .$$
-# For any $\mathbf{v}$ with $\mathbb E[\mathbf{v}\mathbf{v}^\top]=I$ (here $\mathcal N(0,I)$),
+# The trace needs $d$ backward passes, one per diagonal entry. For any random $\mathbf{v}$ with
+# $\mathbb E[\mathbf{v}\mathbf{v}^\top]=I$ (here $\mathcal N(0,I)$),
 # $\mathbb E_{\mathbf{v}}[\mathbf{v}^\top A\mathbf{v}] = \operatorname{tr}(A\,\mathbb E[\mathbf{v}\mathbf{v}^\top])=\operatorname{tr}A$,
 # so the sliced objective $\mathbb E_p\mathbb E_{\mathbf{v}}[\mathbf{v}^\top\nabla s_\theta\,\mathbf{v}+\tfrac12\lVert s_\theta\rVert^2]$
-# has the same expectation as implicit score matching and costs one vector-Jacobian product instead of $d$
-# backward passes: $\nabla_{\mathbf{x}}(\mathbf{v}\cdot s_\theta(\mathbf{x})) = (\nabla s_\theta)^\top\mathbf{v}$, and its dot
-# product with $\mathbf{v}$ is $\mathbf{v}^\top\nabla s_\theta\,\mathbf{v}$. `create_graph=True` keeps that product differentiable in
-# $\theta$. The implementation (`nv` slices per sample are rows of a repeated batch):
+# has the same expectation and costs one vector-Jacobian product: $\nabla_{\mathbf{x}}(\mathbf{v}\cdot s_\theta(\mathbf{x})) = (\nabla s_\theta)^\top\mathbf{v}$,
+# whose dot product with $\mathbf{v}$ is $\mathbf{v}^\top\nabla s_\theta\,\mathbf{v}$. (The homework calls this forward-mode
+# differentiation; `autograd.grad` computes it in one reverse-mode pass, with the same result.) `create_graph=True`
+# keeps the product differentiable in $\theta$, so the loss can be back-propagated. The implementation (`nv` slices
+# per sample are rows of a repeated batch):
 
 # %%
 print(inspect.getsource(sm.sliced_score_matching_terms))
@@ -388,8 +410,9 @@ print(f"exact-trace loss {exact.item():.4f} | sliced loss, mean of {n_draws} x 1
       f" +- {sliced.std().item() / n_draws ** 0.5:.4f} (standard error)")
 
 # %% [markdown]
-# The two agree to 0.0005 (0.06 %), within a few standard errors of the slice average: the sliced loss is an
-# unbiased estimate of the exact score matching loss, at the price of the extra variance that $\mathbf{v}$ brings.
+# The two agree to $0.8063-0.8058=0.0005$ (0.06 %), within a few standard errors of the slice average: the sliced
+# loss is an unbiased estimate of the exact score matching loss, at the price of the extra variance that $\mathbf{v}$
+# brings.
 
 # %% [markdown]
 # ### Task 8 — Training a score network with sliced score matching
@@ -448,25 +471,25 @@ plt.tight_layout()
 plt.show()
 
 # %% [markdown]
-# **Answer.** The loss falls to about **-0.98** within a few hundred steps and then only fluctuates, close to its minimum
-# -1.00, the objective at the true score: training has converged.
+# **Answer.** The loss falls to about **-0.98** within a few hundred steps and then only fluctuates, close to its
+# minimum -1.00, the objective at the true score: training has converged.
 #
-# The estimate is **not** uniformly accurate (one trained network; medians over grid points). It is best near the big
-# mode: median error 0.107 within distance 2 of $\mu_2$, against 0.158 near $\mu_1$, which gets four times fewer
-# training samples (near both modes $|s|$ is small, median 1.40, so there the measure is closer to an absolute than a
-# relative error). It is worst in the band between the modes (0.487), where the true score switches abruptly from
-# pointing at $\mu_1$ to pointing at $\mu_2$ and where $p$ falls to about $e^{-25}$ on the midline: almost no training
-# sample falls in the band. The loss is an
-# expectation under $p$, so the network is constrained only where $p$ has mass and interpolates smoothly elsewhere, and
-# the smooth interpolation misplaces the dividing line. The off-diagonal corners, equally far from the data, do better
-# (0.146): there the true score is close to the linear pull $\mu_m-\mathbf{x}$ of the nearer mode, which a Softplus
-# network extrapolates well from what it learned near that mode.
+# The estimate is **not** uniformly accurate (one trained network; medians over grid points of the error divided by
+# $\max(|s|,1)$). It is best near the big mode: 0.107 within distance 2 of $\mu_2$, against 0.158 near $\mu_1$, which
+# gets four times fewer training samples (near the modes $|s|$ is small, median 1.40, so there the measure is close
+# to an absolute error). It is worst in the band between the modes (0.487), where the true score switches abruptly
+# from pointing at $\mu_1$ to pointing at $\mu_2$ and where $p$ falls to about $e^{-25}$ of its value at $\mu_2$
+# (Task 4): almost no training sample lands there. The loss is an expectation under $p$, so the network is
+# constrained only where $p$ has mass and interpolates smoothly elsewhere, and the smooth interpolation misplaces the
+# dividing line (Task 9 measures by how much). The off-diagonal corners, as far from the data, do better (0.146):
+# there the true score is close to the linear pull $\mu_m-\mathbf{x}$ of the nearer mode, which a Softplus network
+# extrapolates well from what it learned near that mode.
 
 # %% [markdown]
 # ### Task 9 — Langevin dynamics with the learned score
 #
 # Task 4 again (same starting points, same noise), the exact score replaced by the network. The task: compare the
-# samples, and their KDE, with those of the exact score.
+# samples with those of the exact score, and their KDE with $p$ of Task 2.
 
 # %%
 x0, gen = uniform_init(N_CHAINS, seed=1)
@@ -498,12 +521,14 @@ kde_panels({"i.i.d.": x_ref, "exact score (T4)": x_plain, "learned score (T9)": 
 # %% [markdown]
 # **Answer.** With the learned score, Langevin puts **0.451** of the samples in the weight-0.2 mode, against 0.498
 # with the exact score (one run each): the same failure as Task 4, for the same reason. The learned field has the same
-# two basins of attraction, and chains rarely cross between them. The difference from 0.498 comes from where the
-# learned field puts the dividing line, exactly where Task 8 found it least accurate. Along the diagonal the learned
-# score turns from $\mu_1$ to $\mu_2$ at $t=-0.37$ (the point $t(1,1)$), the exact one at $t=-0.08$; from the same
-# starts, 5.9% of the chains begin on $\mu_1$'s side of $x_1+x_2=0$ and end at $\mu_2$ with the learned score,
-# against 1.0% with the exact one. Those extra chains are why the KDE happens to be slightly closer to $p$ ($L^1$ 0.530
-# against 0.613). Inside each mode the
+# two basins of attraction, and chains rarely cross between them. The KDE shows it too: peaks of 0.0469 at $\mu_1$ and
+# 0.0721 at $\mu_2$, where i.i.d. samples give 0.0241 and 0.1054.
+#
+# The difference from 0.498 comes from where the learned field puts the dividing line, exactly where Task 8 found it
+# least accurate. Along the diagonal (the points $t(1,1)$) the learned score turns from $\mu_1$ to $\mu_2$ at
+# $t=-0.37$, the exact one at $t=-0.08$; from the same starts, 5.9 % of the chains begin on $\mu_1$'s side of
+# $x_1+x_2=0$ and end at $\mu_2$ with the learned score, against 1.0 % with the exact one. Those extra chains are why
+# the learned score's KDE happens to be slightly closer to $p$ ($L^1$ 0.530 against 0.613). Inside each mode the
 # learned and exact samples look alike: where the data is, the score is well learned. A learned score cannot fix a
 # sampler that does not mix.
 
@@ -607,40 +632,41 @@ plt.show()
 
 # %% [markdown]
 # The first figure gives the error at each level; the dotted line marks the data's own component std, 1. The 20
-# quiver panels are too small to show errors of a few percent; in them, compare each blue (learned) panel with the
-# red (true) one below it for the shape of the field: one broad bump at $\sigma=10$ and two basins at the small
-# levels.
+# quiver panels are too small to show errors of a few percent, and they draw arrow lengths as $\log(1+|s|)$, which
+# hides errors in length; compare each blue (learned) panel with the red (true) one below it for the shape of the
+# field: one broad bump at $\sigma=10$ and two basins at the small levels. The last figure shows the noisy densities
+# $p(\mathbf{x};\tilde\sigma_i)$ that these fields belong to.
 
 # %% [markdown]
 # **Answer.** The loss settles near **-0.444**, close to its minimum -0.457 (the objective at the true scores). The
-# error table and its curve (one trained network; the relative *squared* error $\mathbb E|s_\theta-s|^2/\mathbb E|s|^2$)
-# show a field that is accurate at every large and medium level (0.008 to 0.022 from $\sigma=10$ down to 0.46) and
-# degrades at the three smallest, up to **1.261** at $\sigma=0.1$.
+# error table (one trained network; relative *squared* error $\mathbb E|s_\theta-s|^2/\mathbb E|s|^2$) shows a field
+# that is accurate at every large and medium level (0.008 to 0.022 from $\sigma=10$ down to 0.46) and degrades at the
+# three smallest, up to **1.261** at $\sigma=0.1$.
 #
-# * $\sigma_1=10$ ($\tilde\sigma_1=10.05$): the noisy density is one broad bump around the weighted mean $(3,3)$, and its
-#   score an almost linear field pointing there: an easy target, and the learned field matches it (0.022).
+# * $\sigma_1=10$ ($\tilde\sigma_1=10.05$): the noisy density is one broad bump around the weighted mean
+#   $0.2\mu_1+0.8\mu_2=(3,3)$, and its score an almost linear field pointing there: an easy target, matched to 0.022.
 # * $\sigma_L=0.1$ ($\tilde\sigma_L=1.005$): the target is practically the data score of Task 3, no harder than at
-#   $\sigma=0.46$ (0.012), yet the error is 1.26. Two likely causes, both in the recipe (not tested separately here).
-#   The weight $\lambda(\sigma)=\sigma^2$ assumes $\ell(\theta;\sigma)\propto1/\sigma^2$, true only while the noise
-#   dominates the data's own scale (std 1); below $\sigma=1$ the loss no longer grows like $1/\sigma^2$, and the weight
-#   shrinks the smallest level's share of the gradient by $\sigma^2=0.01$ against $\sigma=1$. And the output
-#   $\mathrm{MLP}/\sigma$ multiplies any error of the MLP by 10 at $\sigma=0.1$.
+#   $\sigma=0.46$ (0.012), yet the error is 1.261. Two likely causes in the recipe, not tested separately here. The
+#   weight $\lambda(\sigma)=\sigma^2$ assumes $\ell(\theta;\sigma)\propto1/\sigma^2$, true only while the noise dominates
+#   the data's own std of 1; below it, the weight shrinks the smallest level's share of the gradient by
+#   $\sigma^2=0.01$ against $\sigma=1$. And the output $\mathrm{MLP}/\sigma$ multiplies any error of the MLP by 10 at
+#   $\sigma=0.1$.
 #
-# The small levels matter little for sampling. Their steps are small (Task 12: $\epsilon_i$ from $3.9\cdot10^{-3}$ down
-# to $5\cdot10^{-4}$), so over 100 steps the drift that a wrong score can add is about $\epsilon_i T|s|\approx0.05$ at the
-# last level, against a component width of 1. (The quiver panels draw $\log(1+|s|)$, which hides errors in length.) Task 12 shows the small levels' effect: the share of chains in the small mode
-# stops changing after $\sigma=1.29$.
+# The small levels matter little for sampling. Their steps are small (Task 12's last level runs at
+# $\epsilon_L=5\cdot10^{-4}$), so over 100 steps a wrong score of size $|s|\approx1$ moves a chain by about
+# $\epsilon_L T|s|\approx0.05$, against a component width of 1. Task 12 confirms it: the share of chains in the small
+# mode stops changing after $\sigma=1.29$.
 
 # %% [markdown]
 # ### Task 12 — Annealed Langevin dynamics with the learned scores
 #
 # Task 5's sampler with $s_\theta(\cdot,\sigma_i)$ at the ten training levels, n = 1280, $\epsilon=0.0005$,
 # T = 100 per level, and Song and Ermon's step rule $\epsilon_i=\epsilon\,\sigma_i^2/\sigma_L^2$ on the *added* noise
-# levels (here $\sigma_L=0.1$, so $\epsilon_1=5$ and the last level runs at $5\cdot10^{-4}$). Unlike Task 5's rule on
-# the effective stds, this one does not keep $\epsilon_i/\tilde\sigma_i^2$ fixed: it falls to $5\cdot10^{-4}$ at the last
-# level, where 100 steps are a small fraction of a relaxation time. As a control, the same schedule with the *exact*
-# scores of the same ten levels separates the network's error from the schedule's. The task: compare the mode
-# weights with Task 9's and explain the effect of the many levels.
+# levels (here $\sigma_L=0.1$, so $\epsilon_1=0.0005\cdot100^2=5$ and the last level runs at $5\cdot10^{-4}$). Unlike
+# Task 5's rule on the effective stds, this one does not keep $\epsilon_i/\tilde\sigma_i^2$ fixed: at the last level
+# the relaxation time is $\tilde\sigma_L^2/\epsilon_L\approx1/(5\cdot10^{-4})=2000$ steps, of which the level runs
+# 100. As a control, the same schedule with the *exact* scores of the same ten levels separates the network's error
+# from the schedule's. The task: compare the mode weights with Task 9's and explain the effect of the many levels.
 
 # %%
 x0, gen = uniform_init(N_CHAINS, seed=1)
@@ -688,21 +714,24 @@ kde_panels({"i.i.d.": x_ref, "annealed exact (T5)": x_ann, "annealed learned (T1
 
 # %% [markdown]
 # **Answer.** Annealed Langevin with the learned scores puts **0.194** of the samples in the weight-0.2 mode
-# ($0.181\pm0.009$ over 10 more seeds, $\pm$ std), against **0.451** for plain Langevin with a learned score (Task 9).
-# The mechanism is Task 5's: the broad levels let chains cross between the modes before the barrier rises (0.293 after
-# $\sigma=10$); the fraction changes little after $\sigma=2.15$ (0.192) and not at all after 1.29 (0.194).
+# ($0.181\pm0.009$ over 10 more seeds, $\pm$ std), against **0.451** for plain Langevin with the learned score
+# (Task 9). The mechanism is Task 5's: the broad levels let chains cross between the modes before the barrier rises
+# (0.293 after $\sigma=10$); the fraction changes little after $\sigma=2.15$ (0.192) and not at all after 1.29 (0.194).
 #
-# The control with the *exact* scores on the same schedule gives $0.229\pm0.013$ (10 seeds), no different from Task 5's
-# schedule (a difference of $+0.009\pm0.006$, s.e.). The learned scores land nearer to 0.2, but not on merit: the
-# network shifts the result by about -0.05 against the exact scores on the same schedule. Our hypothesis, not tested
-# here, is that the network's errors at the splitting levels push chains the other way (relative squared errors of
-# 0.013-0.016 there, relative RMS errors of 0.114-0.126, acting over many steps), so the agreement is partly a
-# cancellation. The per-mode std shows a second one: 0.97 and 1.00 with the learned scores, against 1.08 and 1.09
-# with the exact scores on the same schedule (data: 1). The schedule alone leaves the modes too wide, because its
-# last steps ($\epsilon_L=5\cdot10^{-4}$) are too small to relax within 100 steps; the network narrows them. Width is
-# not the whole shape: with the learned scores mode 1 sits at (-4.64, -5.06), 0.36 towards the midline in $x_1$, and
-# the KDE above reads 0.0935 at $\mu_2$ against 0.1054 for i.i.d. samples, although mode 2's mean (4.99, 4.84) and std
-# are close to the data's: a change of shape that mean and std do not capture (not examined further here).
+# The control, the *exact* scores on the same schedule, gives $0.229\pm0.013$ (10 seeds), no different from Task 5's
+# schedule (a difference of $+0.009\pm0.006$, standard error). So the learned scores land nearer to 0.2, but not on
+# merit: the network moves the seed mean by $0.181-0.229\approx-0.05$. Our hypothesis, not tested here, is that the
+# network's errors at the levels where the modes split (relative squared errors of 0.013 to 0.016 from $\sigma=5.99$
+# to 2.15, acting over many steps) push chains towards $\mu_2$, against the schedule's bias towards $\mu_1$: the
+# agreement with 0.2 is partly a cancellation.
+
+# %% [markdown]
+# **Beyond the mode weights.** The per-mode std shows a second cancellation: 0.97 and 1.00 with the learned scores,
+# against 1.08 and 1.09 with the exact scores on the same schedule (data: 1). The schedule alone leaves the modes too
+# wide, because its last levels are too short to relax; the network narrows them. Width is not the whole shape: with
+# the learned scores mode 1's mean sits at (-4.64, -5.06), 0.36 towards the midline in $x_1$, and the KDE reads 0.0935
+# at $\mu_2$ against 0.1054 for i.i.d. samples, although mode 2's mean (4.99, 4.84) and std are close to the data's: a
+# change of shape that mean and std do not capture (not examined further here).
 
 # %% [markdown]
 # **Why many levels.** They divide the work: large $\sigma$ smooths the target into one mode so chains mix globally, and small
@@ -733,9 +762,9 @@ for k, (v, more) in summary.items():
 # Annealing through broad noise levels fixes that: over eleven seeds **0.217 $\pm$ 0.016** with the exact scores
 # (Task 5's schedule) and **0.182 $\pm$ 0.009** with the learned noise-conditional scores (Task 12's schedule), both
 # within 0.02 of the target. Single runs can mislead here: this notebook's runs, 0.184 and 0.194, would make the
-# learned scores look three times closer to 0.2; the seed means are a tie. The hundredths that remain come from chains
-# freezing at a level where the modes still overlap and, for the learned scores, possibly from the network's errors
-# at those levels.
+# learned scores look nearly three times closer to 0.2 (0.006 against 0.016); the seed means are a tie (0.017 against
+# 0.018). The hundredths that remain come from chains freezing at a level where the modes still overlap and, for the
+# learned scores, possibly from the network's errors at those levels.
 
 # %% [markdown]
 # ## About this run
