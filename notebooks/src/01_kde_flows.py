@@ -39,12 +39,14 @@ torch.set_num_threads(1)  # everything here is made of small tensors, for which 
 #
 # * Grid mixtures: $f(\mathbf x)=\frac14\sum_{m=1}^4 \mathcal N(\mathbf x;\mu_m,\sigma^2 I)$ with centres
 #   $(0,0),(0,2),(2,0),(2,2)$ and $\sigma=\tfrac12$ or $\sigma=1$ (`helpers.data.gaussian_grid_mixture`:
-#   pick a centre uniformly, add $\sigma\,\mathcal N(0,I)$).
+#   pick a centre uniformly, add $\sigma\,\mathcal N(0,I)$). The assignment's formula writes
+#   $\mu_i$ inside the sum over $m$; it means $\mu_m$.
 # * Spiral: $\theta\sim\mathcal U[0,4\pi]$, $r\mid\theta\sim\mathcal N(\theta/2,\,0.25)$,
 #   $\mathbf x=r(\cos\theta,\sin\theta)$. **We read 0.25 as the variance** (the usual $\mathcal N(\mu,\sigma^2)$
 #   notation, as the mixtures' formula writes $\sigma^2$ in the exponent), so $r$ has standard deviation 0.5.
 #   $r$ may be negative, which puts the point on the opposite ray.
-#
+
+# %% [markdown]
 # **The spiral's exact density.** Given $\theta$ the point lies on the line through the origin with direction
 # $(\cos\theta,\sin\theta)$, so the mixture over $\theta$ collapses onto the angles whose line passes through
 # $\mathbf x$. With $\mathbf x=\rho(\cos\varphi,\sin\varphi)$ and the change of variables
@@ -221,22 +223,19 @@ fig.tight_layout()
 plt.show()
 
 # %% [markdown]
-# **Answer (Task 3).** The bandwidth trades variance against bias. With a *small h* the estimate follows the
-# individual samples: at h = 0.1 the σ = 1 grid looks speckled and its ISE is 7.0 times its optimum, because the
-# integrated variance grows like $1/(4\pi Nh^2)$. With a *large h* the estimate's mean is $f$ blurred by
-# $\mathcal N(0,h^2I)$: at h = 1 the four modes of the σ = 1/2 grid merge into one blob (ISE 45.8 times its
-# optimum) and the spiral's arms wash out (IAE 0.74). The optimum sits just left of where the bias and variance
-# curves cross: with ISB growing like $h^4$ and IV falling like $h^{-2}$, their sum is smallest where ISB is about
-# half of IV. It is at $h^*=0.136$ for σ = 1/2 and 0.315 for σ = 1, roughly in proportion to the width of the
-# structure.
+# **Answer (Task 3).** The bandwidth trades variance against bias. A *small h* follows the individual samples:
+# at h = 0.1 the σ = 1 grid looks speckled and its ISE is 7.0 times its optimum, because the integrated variance
+# grows like $1/(4\pi Nh^2)$. A *large h* blurs $f$ with $\mathcal N(0,h^2I)$: at h = 1 the four modes of the
+# σ = 1/2 grid merge into one blob (ISE 45.8 times its optimum) and the spiral's arms wash out (IAE 0.74). As ISB
+# grows like $h^4$ and IV falls like $h^{-2}$, their sum is smallest where ISB is half of IV, just left of where
+# the two curves cross: at $h^*=0.136$ for σ = 1/2 and 0.315 for σ = 1, roughly in proportion to the modes' width.
 #
-# The spiral has no single good h. Its ISE − ∫f² has a flat minimum at small h (−0.0352 at h = 0.050 and 0.059,
-# −0.0349 at 0.042 and 0.069; one sample), most likely because of the $1/\rho$ peak at the origin, which only a
-# narrow kernel can follow; the IAE, which weighs the whole plane, prefers h = 0.19
-# (IAE 0.173, against 0.417 at h = 0.050, which is far too noisy in the arms). Of the three bandwidths the task
-# asks for, 0.1 is the best for the σ = 1/2 grid and the spiral, 0.5 for the σ = 1 grid, and 1 is the worst
-# everywhere. These are errors of one sample of each density; for the mixtures the exact MISE, an average over
-# samples, has the same minimiser.
+# The spiral has no single good h. Its ISE − ∫f² is flat around its minimum (−0.0352 at h = 0.050 and 0.059,
+# −0.0349 at 0.042 and 0.069), most likely because only a narrow kernel can follow the $1/\rho$ peak at the
+# origin; the IAE, which weighs the whole plane, prefers h = 0.19 (IAE 0.173, against 0.417 at h = 0.050, too
+# noisy in the arms). Of the task's three bandwidths, 0.1 is best for the σ = 1/2 grid and (by IAE) the spiral,
+# 0.5 for the σ = 1 grid, and 1 is worst everywhere. These are errors of one sample per density; for the mixtures
+# the exact MISE, an average over samples, has the same minimiser.
 
 # %% [markdown]
 # ### The standard bandwidth rules, beside the grid search
@@ -247,17 +246,17 @@ plt.show()
 # $h_j=\big(\tfrac{4}{d+2}\big)^{1/(d+4)}\hat\sigma_j\,n^{-1/(d+4)}$; both minimise the asymptotic MISE when $f$
 # is a Gaussian with the sample's spread, and in $d=2$ the factor is 1, so they coincide:
 # $h_j=\hat\sigma_j\,n^{-1/6}$ (`scipy.stats.gaussian_kde` prints the same factor for both). **Silverman's 1-D
-# rule of thumb**, $h=0.9\min(\hat\sigma,\mathrm{IQR}/1.34)\,n^{-1/5}$, used per axis, is smaller, to hedge
-# against data that are not Gaussian. Each rule gives a diagonal $H$, which the estimator of Task 2 takes as it
-# is.
+# rule of thumb**, $h=0.9\min(\hat\sigma,\mathrm{IQR}/1.34)\,n^{-1/5}$ per axis (IQR: the interquartile range),
+# is smaller, to hedge against data that are not Gaussian. Each rule gives a diagonal $H$ for Task 2's estimator.
 #
 # A fourth choice needs no rule: **likelihood cross-validation** takes the h of the grid that maximises the mean
 # $\log\hat f_h$ at fresh points. Since $\mathbb E_f[\log\hat f_h(\mathbf X)]=-\mathcal{H}(f)-\mathrm{KL}(f\,\|\,\hat f_h)$,
-# with $\mathcal H(f)$ the (fixed) entropy of $f$, it minimises a KL divergence rather than the ISE. It is chosen on
-# the fresh points that also score the table's held-out column, so its own row there is optimistic. Each choice is scored by its ISE against the grid search's
-# (the ratio for the mixtures; the difference for the spiral, whose ISE is infinite), its IAE, and its held-out
-# log-likelihood on 2,000 fresh points per density (seeds 10-12), as a difference to $h^*$'s with its standard
-# error over those points. Log-likelihoods here and in Part II are in **nats** (natural-log units).
+# with $\mathcal H(f)$ the (fixed) entropy of $f$, it minimises a KL divergence rather than the ISE.
+#
+# The table scores each choice by its ISE against the grid search's (a ratio for the mixtures; a difference for
+# the spiral, whose ISE is infinite), its IAE, and its held-out log-likelihood on 2,000 fresh points per density,
+# as a difference to $h^*$'s with its standard error. Likelihood CV is chosen on those same points, so its own row
+# there is optimistic. Log-likelihoods here and in Part II are in **nats** (natural-log units).
 
 # %%
 N_HELD = scaled(2_000, 500)
@@ -309,9 +308,9 @@ for name, x in samples.items():
 # %% [markdown]
 # **Answer (bandwidth rules).** Scott's rule, which in 2-D is also Silverman's, is optimal for Gaussian data, and
 # the table shows what that assumption costs. On the σ = 1 grid, whose four overlapping blobs look much like one
-# Gaussian, it lands on the optimum (h = 0.30 against 0.315, ISE 1.00 times the grid search's). On the σ = 1/2
+# Gaussian, it lands on the optimum (h = 0.302 and 0.306 against 0.315, ISE 1.00 times the grid search's). On the σ = 1/2
 # grid it oversmooths: h = 0.24 against 0.136 gives 2.75 times the optimal ISE and 0.010 ± 0.003 nats less per
-# held-out point. On the spiral it blurs the arms (h = 0.56 and 0.55 on the two axes; IAE 0.439 against 0.173 at
+# held-out point. On the spiral it blurs the arms (h = 0.558 and 0.547 on the two axes; IAE 0.439 against 0.173 at
 # the best h). Silverman's 1-D rule of thumb picks smaller bandwidths and wins where Scott's loses (1.10 times the
 # optimal ISE on the σ = 1/2 grid, IAE 0.250 on the spiral), but costs 1.67 times the optimum on the σ = 1 grid:
 # neither rule knows the shape of $f$. Likelihood cross-validation, which needs only fresh points, chose the grid
@@ -320,6 +319,8 @@ for name, x in samples.items():
 
 # %% [markdown]
 # ### Task 4 — Easiest and hardest
+#
+# Which of the three densities was the easiest to estimate, which the hardest, and why?
 #
 # **Easiest: the σ = 1 grid.** At its best bandwidth its ISE is 0.31% of $\int f^2$ and its IAE 0.061, the
 # smallest of the three. It is the smoothest density: small second derivatives mean little bias even at a large
@@ -413,9 +414,8 @@ plt.show()
 # \frac{\partial\mathbf s}{\partial\mathbf x_{1:j}}+\frac{\partial\mathbf t}{\partial\mathbf x_{1:j}}.$$
 # The upper-right block is zero because $\mathbf y_{1:j}$ does not depend on $\mathbf x_{j+1:d}$, and the
 # lower-right block is diagonal because each $y_i$, $i>j$, depends on $x_i$ only through $e^{s_i}x_i$: the
-# Jacobian is **lower triangular** in the order (passed block, transformed block) (block-triangular with a diagonal
-# block), so its determinant is the product of
-# its diagonal. The complicated block (the networks' derivatives) never enters the determinant.
+# Jacobian is **lower triangular** (with the passed block ordered first), so its determinant is the product of its
+# diagonal. The complicated block (the networks' derivatives) never enters the determinant.
 
 # %% [markdown]
 # ### Task 4 — Log-determinant of the layer
@@ -545,18 +545,18 @@ print(f"sample_x_each_step: {len(steps)} sets (K + 1 = 5); first set mean "
 # ### Task 9 — Training on the four data sets (N = 1500, K = 4; 500 epochs, Moons 1000)
 #
 # Train a K = 4 flow on 1,500 points of each toy set with the assignment's training function, then plot the
-# learned density $p(\mathbf x)$ on a grid and the samples after each layer. That function splits the data
-# 90/10 at random, runs Adam (learning rate $10^{-3}$) on batches of 64 in a fixed order, and returns the
-# best-validation weights, except that with fewer than 500 validation points, as here (150), it returns the
-# **final** weights. The runs below use `flows.train_flow`, the same procedure (same split, same optimizer steps
-# in the same order, the same rule for the returned weights); the assignment's own loop is run once further down
-# for comparison. The two do not end at identical weights: they add the same terms in a different order, and
-# training amplifies the last-bit differences (*About this run*).
+# learned density $p(\mathbf x)$ on a grid and the samples after each layer (the assignment names the method for
+# these `sample_x_each_layer`; it is Task 8's `sample_x_each_step`). The training function minimises the mean
+# **negative log-likelihood** (NLL) $-\log p(\mathbf x)$ of each batch with Adam (learning rate $10^{-3}$, batches
+# of 64 in a fixed order) on a random 90/10 split, and returns the best-validation weights, except that with
+# fewer than 500 validation points, as here (150), it returns the **final** weights. The runs below use
+# `flows.train_flow`, a faster implementation of the same procedure (same split, same optimizer steps in the same
+# order, same rule for the returned weights); the assignment's own loop is run once further down for comparison.
 #
 # **Seeds.** The assignment's snippet (`torch.manual_seed(8)` before the model, numpy seed 0, data seed 0) is our
-# seed 0. Seed $s$ uses torch seed $8+s$ and data seed $s$. Task 9's figures use seed 0. Circles and Moons, which
-# have no reference density to score against, are trained once (seed 0); on the two Gaussian sets every comparison
-# of Tasks 9-12 repeats each setting with seeds 0-4 and reports mean ± standard deviation over the five runs.
+# seed 0; seed $s$ uses torch seed $8+s$ and data seed $s$. Task 9's figures use seed 0. Circles and Moons, which
+# have no reference density to score against, are trained once; on the two Gaussian sets every comparison of
+# Tasks 9-12 repeats each setting with seeds 0-4 and reports mean ± standard deviation over the five runs.
 
 # %% [markdown]
 # **Judging a fit.** Every model is evaluated on one fresh test set of 10,000 points (seed 123). Where the true
@@ -564,12 +564,12 @@ print(f"sample_x_each_step: {len(steps)} sets (K + 1 = 5); first set mean "
 # $\log p(\mathbf x_i)-\log q_\theta(\mathbf x_i)$ (model NLL minus true NLL) at the test points.
 #
 # * Its **mean** is a Monte-Carlo estimate of $\mathrm{KL}(p\,\|\,q_\theta)$, the only one of the gap summaries
-#   that estimates a divergence. But one test point where the flow's density has collapsed can carry an NLL of millions
-#   of nats and set the mean alone.
-# * So we also report the **median** and the **1%-trimmed mean** of the gaps (`flows.nll_gap_summary`). They are
-#   *not* KL divergences: they describe the typical test point's log-density ratio, can even be negative, and
-#   ignore exactly the rare points where the model fails worst. They are zero for a perfect fit, and they rank
-#   fits robustly; they do not measure KL.
+#   that estimates a divergence. But one test point where the flow's density has collapsed can carry an NLL of
+#   millions of nats and set the mean alone.
+# * So we also report the **median** and the **1%-trimmed mean** (the mean after dropping the largest 1% and the
+#   smallest 1%) of the gaps (`flows.nll_gap_summary`). They are *not* KL divergences: they describe the typical
+#   test point's log-density ratio, can even be negative, and ignore exactly the rare points where the model fails
+#   worst. They are zero for a perfect fit and rank fits robustly.
 # * From 10,000 samples of the model, the **reverse KL** $\mathrm{KL}(q_\theta\,\|\,p)=\mathbb E_{q_\theta}[\log
 #   q_\theta-\log p]$ with its standard error (`flows.reverse_kl`): it sees the mass the model puts where the data
 #   have none (bridges between components, streaks).
@@ -687,18 +687,20 @@ for name in data.TOY_SETS:
     plt.show()
 
 # %% [markdown]
-# **What the flows learned (seed 0).** By eye (one run each), all four flows learn their data: the validation NLLs of the returned
-# (final) weights are 1.330 nats for Circles, 1.228 for Moons, 2.758 for GaussiansGrid and 2.576 for GaussiansRot.
-# The layer-by-layer samples show how. The alternating masks let each layer bend or stretch the cloud along one
+# **What the flows learned (seed 0).** By eye (one run each), all four flows put their mass where the data are. The
+# layer-by-layer samples show how. The alternating masks let each layer bend or stretch the cloud along one
 # coordinate as a function of the other, so the Gaussian is first folded into curved bands (layer 1), folded again
 # across the other axis (layer 2), and the last two layers cut and place the pieces. Two artefacts typical of
 # coupling flows are visible in the densities: **thin bridges of density between separate components**
 # (GaussiansRot, the ends of the moons), because a continuous invertible map of a connected Gaussian cannot
 # disconnect its support, and **thin curved creases**, where a layer folds the cloud and squeezes density into a
 # narrow band: bright ridges along the moons and the ring, a narrow seam at the top of the ring
-# ($x_1\approx0$, $x_2\approx1.2$), and diagonal and curved streaks between the GaussiansGrid blobs. (With 150
-# validation points the validation curve is noisy: the best epochs were slightly better, e.g. Circles 1.293 at
-# epoch 378, but the assignment's rule keeps the final weights.)
+# ($x_1\approx0$, $x_2\approx1.2$), and diagonal and curved streaks between the GaussiansGrid blobs.
+#
+# The validation NLLs of the returned (final) weights are 1.330 nats for Circles, 1.228 for Moons, 2.758 for
+# GaussiansGrid and 2.576 for GaussiansRot; they do not compare across data sets, whose true densities differ.
+# With 150 validation points the validation curve is noisy: the best epochs were slightly better (e.g. Circles
+# 1.293 at epoch 378), but the assignment's rule keeps the final weights.
 
 # %% [markdown]
 # #### The assignment's training loop
@@ -749,10 +751,11 @@ model_auto, _, _, valid_auto = train(flows.CouplingFlow(4), runs[name, 0][0], ep
 table({"assignment's loop": evaluate(model_auto, name, valid_auto), "train_flow (seed 0)": scores[name, 0]})
 
 # %% [markdown]
-# The assignment's loop and `train_flow` start from the same weights, split and batch order, and end as two runs
-# of one procedure (their rounding differs, see above): validation NLL 2.552 against 2.576, median gap 0.245 against 0.288, reverse KL 0.886 against
-# 0.944. These differences are well inside the spread between seeds measured next (standard deviations 0.267,
-# 0.174 and 1.276 for GaussiansRot).
+# The assignment's loop and `train_flow` start from the same weights, split and batch order, but do not end at
+# identical weights: they add the same terms in a different order, and training amplifies these last-bit rounding
+# differences. They read validation NLL 2.552 against 2.576, median gap 0.245 against 0.288 and reverse KL 0.886
+# against 0.944, well inside the spread between seeds measured next (standard deviations 0.267, 0.174 and 1.276
+# for GaussiansRot).
 
 # %% [markdown]
 # #### An extra question: which Gaussian set is fitted better? Five seeds each
@@ -776,18 +779,18 @@ for name in GAUSSIAN_SETS:
 
 # %% [markdown]
 # **Answer: GaussiansGrid is fitted better than GaussiansRot.** The median gap carries it: 0.057 ± 0.029 nats
-# for the grid against 0.348 ± 0.174 for the rotated set (mean ± sd over seeds 0-4), worse for the rotated set in
-# 5 of 5 seeds, sign test p = 0.0625. The reverse KL agrees (0.080 ± 0.014 against 1.451 ± 1.276); seed by seed
-# the rotated set is worse by 0.291 (s.e. 0.087) and 1.372 (s.e. 0.572), and also worse in all five seeds on the
-# trimmed gap and the reverse KL. A likely reason: the grid's neighbouring blobs are close (σ = 1/2 at spacing 2),
-# so the true density stays well above zero between them and a flow can reach it by bending one connected cloud;
-# the rotated set's five narrow blobs (variance 0.1 on a circle of radius 2.5) must be torn apart, and the bridges
-# this leaves carry model mass where the truth has almost none. The reverse KL, computed from the model's own
-# samples, sees exactly that, and it varies most between seeds (seed 4's 3.692 comes with a broad band of density
-# across the middle and two of the five blobs absorbed into diagonal bands: missing modes). Part of that spread is
-# training that does not improve monotonically: the same five runs read a reverse KL of 0.823 ± 0.265 at 250 epochs
-# and 0.732 ± 0.196 at 400 (the K = 4 rows of Task 10 and the N = 1500 rows of Task 11), then 1.451 at 500, and the
-# assignment's rule keeps the final weights. The validation NLLs cannot rank the two: they belong to different densities (true NLLs 2.721 and 2.146).
+# for the grid against 0.348 ± 0.174 for the rotated set (mean ± sd over seeds 0-4); seed by seed the rotated set
+# is worse by 0.291 (s.e. 0.087), in 5 of 5 seeds (sign test p = 0.0625). The reverse KL (0.080 ± 0.014 against
+# 1.451 ± 1.276) and the trimmed gap agree, also in all five seeds. The validation NLLs point the other way
+# (2.819 against 2.516) but cannot rank the two: they belong to different densities (true NLLs 2.721 and 2.146).
+#
+# A likely reason: the grid's neighbouring blobs are close (σ = 1/2 at spacing 2), so the true density stays
+# clearly above zero between them and a flow can reach it by bending one connected cloud; the rotated set's five
+# narrow blobs (variance 0.1 on a circle of radius 2.5) must be torn apart, and the bridges this leaves carry model
+# mass where the truth has almost none. The reverse KL, computed from the model's own samples, sees exactly that.
+# It also varies most between seeds: seed 4's 3.692 comes with a broad band of density across the middle and two of
+# the five blobs absorbed into diagonal bands (missing modes). Part of this spread is training that does not
+# improve steadily with epochs (Task 11).
 
 # %% [markdown]
 # **Why not the mean gap,** the one KL estimate? Its mean over seeds is 106 ± 237 nats for the grid, because at
@@ -822,17 +825,18 @@ plt.show()
 
 # %% [markdown]
 # **Answer: K = 4 fits better, and depth buys expressiveness.** The median gap carries it: 0.310 ± 0.036 nats
-# with K = 4 against 0.576 ± 0.135 with K = 2 (mean ± sd over five seeds), lower with K = 4 in 5 of 5 seeds,
-# sign test p = 0.0625. The reverse KL agrees (0.823 ± 0.265 against 3.726 ± 2.513); seed by seed K = 4 is lower
-# by 0.266 (s.e. 0.070) and 2.903 (s.e. 1.050), and it is lower in all five seeds on all four measures. Here even the mean gap, the KL estimate, agrees:
-# 0.401 ± 0.084 against 0.657 ± 0.074.
+# with K = 4 against 0.576 ± 0.135 with K = 2 (mean ± sd over five seeds); seed by seed K = 4 is lower by 0.266
+# (s.e. 0.070), in 5 of 5 seeds (sign test p = 0.0625). The reverse KL agrees (0.823 ± 0.265 against
+# 3.726 ± 2.513), and so do the trimmed gap and here even the mean gap (0.401 ± 0.084 against 0.657 ± 0.074),
+# each in all five seeds.
 #
 # The figures show why. With K = 2 each coordinate is transformed exactly once, by an element-wise affine map whose
 # scale and shift depend on the other coordinate: the Gaussian can be bent twice (two curved bands after layer 1
-# at seed 0), but in none of the five seeds did it separate the five blobs, and every seed's K = 2 density is a set of stretched ridges
-# through the modes with much mass between them, hence the large reverse KL. With K = 4 the flow first folds,
-# then cuts the cloud into five clusters, still joined by thin bridges at 250 epochs. A composition of simple
-# coupling maps represents far more complex transformations, at a cost in parameters and time proportional to K.
+# at seed 0), but in none of the five seeds did it separate the five blobs; every K = 2 density is a set of
+# stretched ridges through the modes with much mass between them, hence the large reverse KL. With K = 4 the flow
+# first folds, then cuts the cloud into five clusters, still joined by thin bridges at 250 epochs. A composition of
+# simple coupling maps represents far more complex transformations, at a cost in parameters and time proportional
+# to K.
 
 # %% [markdown]
 # ### Task 11 — Data size: N = 1500 against N = 3000 (K = 4, 400 epochs)
@@ -855,16 +859,17 @@ flows.show_flows({"N = 1500, seed 0": n1500[0], "N = 3000, seed 0": n3000[0][1]}
 plt.show()
 
 # %% [markdown]
-# **Answer: N = 3000 fits a little better, but the evidence is weak.** By the median gap, the number the answers
-# lead with, N = 3000 is lower by 0.027 nats (s.e. 0.013, paired over seeds) and lower in 4 of 5 seeds (sign test
-# p = 0.375). The 1%-trimmed gap and the reverse KL point the same way more clearly: lower by 0.072 (s.e. 0.025)
-# and 0.151 (s.e. 0.051), in all five seeds (p = 0.0625, the smallest a sign test on five pairs can give). In the
-# figures the two rows are hard to tell apart: five clusters joined by thin bridges, one seed of each with a
-# broader band. Two effects are mixed here: more data, and, since training is counted in epochs, twice the
-# optimizer steps (17,200 against 8,800 per run). Depth matters more than N here: doubling N moved the trimmed gap
-# by 0.07 nats, doubling the depth (Task 10, at 250 epochs) by 0.29. Training length matters too, and not in one
-# direction: the same N = 1500 runs read a reverse KL of 0.823 at 250 epochs (Task 10's K = 4 rows), 0.732 at 400
-# (the N = 1500 rows above) and 1.451 at 500 (Task 9).
+# **Answer: N = 3000 fits a little better, but the evidence is weak.** By the median gap N = 3000 is lower by
+# 0.027 nats (s.e. 0.013, paired over seeds), in 4 of 5 seeds (sign test p = 0.375). The 1%-trimmed gap and the
+# reverse KL point the same way more clearly: lower by 0.072 (s.e. 0.025) and 0.151 (s.e. 0.051), in all five
+# seeds (p = 0.0625, the smallest a sign test on five pairs can give). In the figures the two rows are hard to tell
+# apart: five clusters joined by thin bridges, one seed of each with a broader band. Two effects are mixed here:
+# more data and, since training is counted in epochs, twice the optimizer steps (17,200 against 8,800 per run).
+#
+# Depth matters more than N: doubling N moved the trimmed gap by 0.07 nats, doubling the depth (Task 10, at 250
+# epochs) by 0.29. Training length matters too, and not in one direction: the same five N = 1500 runs read a
+# reverse KL of 0.823 at 250 epochs (Task 10's K = 4 rows), 0.732 at 400 (above) and 1.451 at 500 (Task 9's five
+# seeds), and the assignment's rule keeps the final weights whatever the validation curve did.
 
 # %% [markdown]
 # ### Task 12 — Complexity: 3 against 7 Gaussians (K = 4, N = 1500, 250 epochs)
@@ -897,19 +902,18 @@ plt.show()
 
 # %% [markdown]
 # **Answer: the 3-Gaussian data are fitted better; more complex data need a more expressive flow.** The median gap
-# carries it: 0.132 ± 0.023 nats with 3 Gaussians against 0.404 ± 0.110 with 7 (mean ± sd over five seeds), worse
-# with 7 in 5 of 5 seeds, sign test p = 0.0625. The reverse KL agrees (0.352 ± 0.097 against 0.948 ± 0.300);
-# seed by seed 7 Gaussians are worse by 0.272 (s.e. 0.058) and 0.596 (s.e. 0.154), and also in all five seeds on
-# the trimmed gap and the reverse KL.
-# Task 10's 5-Gaussian models lie in between (median gap 0.310 ± 0.036). The raw NLLs could not show this: the
-# true densities' NLLs are 1.635 and 2.480 nats, about $\log(7/3)=0.847$ apart. The mean gap again fails as a
-# ranking (6.364 ± 13.692 against 0.430 ± 0.096), because seed 2 of the 3-Gaussian set has one test point with
-# NLL 127,785.0.
+# carries it: 0.132 ± 0.023 nats with 3 Gaussians against 0.404 ± 0.110 with 7 (mean ± sd over five seeds); seed
+# by seed 7 Gaussians are worse by 0.272 (s.e. 0.058), in 5 of 5 seeds (sign test p = 0.0625). The reverse KL
+# (0.352 ± 0.097 against 0.948 ± 0.300) and the trimmed gap agree, also in all five seeds, and Task 10's
+# 5-Gaussian models lie in between (median gap 0.310 ± 0.036). Raw NLLs could not show this: the true densities'
+# NLLs alone differ by about $\log(7/3)=0.847$ nats (1.635 against 2.480). The mean gap again fails as a ranking
+# (6.364 ± 13.692 against 0.430 ± 0.096), because one test point of seed 2's 3-Gaussian model has NLL 127,785.0.
 #
-# The figures agree: three clean, well separated blobs (joined by thin bridges; in seed 4 one blob is stretched
-# towards the centre) against seven blobs smeared into each other in every seed. With 7 centres on the same circle the neighbours are 2.17 apart instead of 4.33, and
-# the flow has to tear one Gaussian into seven pieces with the same four layers and the same 250 epochs. A fixed
-# model's error grows with the complexity of the target; matching it takes more layers or more training.
+# The figures agree: three well separated blobs (joined by thin bridges; in seed 4 one blob is stretched towards
+# the centre) against seven blobs smeared into each other in every seed. With 7 centres on the same circle the
+# neighbours are 2.17 apart instead of 4.33, and the flow has to tear one Gaussian into seven pieces with the same
+# four layers and the same 250 epochs. A fixed model's error grows with the complexity of the target; matching it
+# takes more layers or more training.
 
 # %% [markdown]
 # ## About this run
