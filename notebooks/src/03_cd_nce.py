@@ -3,12 +3,15 @@
 #
 # Homework 3. The model is a mixture of four unit-variance Gaussians at the corners of a 3 x 3 square, and
 # its four means are the unknowns. Both parts learn them from samples, in two ways that avoid the one hard
-# thing about energy-based models: the normalising constant.
+# thing about energy-based models. Such a model is a density $p(x) = e^{-E(x)}/Z$ given by an energy $E$
+# (a formula or a network) that is easy to evaluate, while the normalising constant $Z = \int e^{-E(x)}\,dx$
+# is not; the two methods never need $Z$.
 #
-# * **Part I** does gradient ascent on the log-likelihood, where the "model" half of the gradient is an
-#   average over synthetic samples: exact samples of the current model (ML with direct sampling), long MALA
-#   chains from a fixed Gaussian (ML with MCMC), or ten MALA steps started at the data (contrastive
-#   divergence, CD). We compare what the three converge to, how fast, and how noisy they are.
+# * **Part I** does gradient ascent on the log-likelihood (maximum likelihood, ML), where the "model" half of
+#   the gradient is an average over synthetic samples: exact samples of the current model (ML with direct
+#   sampling), long chains of the Markov-chain sampler MALA started from a fixed Gaussian (ML with MCMC,
+#   Markov chain Monte Carlo), or ten MALA steps started at the data (contrastive divergence, CD). We compare
+#   what the three converge to, how fast, and how noisy they are.
 # * **Part II** turns estimation into classification: noise-contrastive estimation (NCE) is logistic
 #   regression between the data and Gaussian noise, first with the normalising constant $Z$ known, then
 #   with $\log Z$ as one more parameter, and we measure how the error falls with the number of samples $J$.
@@ -40,9 +43,18 @@ print("true means:", TRUE.tolist())
 # ## Part I — Contrastive divergence
 #
 # We pretend not to know the four means $\mu_i$ of
-# $p(x;\{\mu_i\}) = \frac14\sum_{i=1}^4 \mathcal N(x;\mu_i, I)$ and estimate them from 1000 samples. The
-# log-likelihood gradient has a data term and a model term; the three methods differ only in where the
-# model term's samples come from, which is the whole difficulty of training energy-based models.
+# $p(x;\{\mu_i\}) = \frac14\sum_{i=1}^4 \mathcal N(x;\mu_i, I)$ and estimate them from 1000 samples by
+# gradient ascent on their average log-likelihood. Why that gradient needs samples of the model is clearest
+# for an energy-based model $p_\theta = e^{-E_\theta}/Z_\theta$: differentiating $Z_\theta = \int e^{-E_\theta}$
+# gives $\nabla_\theta\log Z_\theta = -\mathbb E_{\tilde x\sim p_\theta}[\nabla_\theta E_\theta(\tilde x)]$, so
+#
+# $$\nabla_\theta\,\langle\log p_\theta(x)\rangle_{x} = -\langle\nabla_\theta E_\theta(x)\rangle_{x}
+#   + \mathbb E_{\tilde x\sim p_\theta}\big[\nabla_\theta E_\theta(\tilde x)\big],$$
+#
+# a data term and a model term. The homework writes both terms with $\nabla_\theta\log p$ instead of
+# $-\nabla_\theta E$; their $\nabla_\theta\log Z$ parts are equal and cancel, so it is the same step. The three
+# methods of Tasks 3–5 differ only in where the model term's samples $\tilde x$ come from, which is the whole
+# difficulty of training energy-based models.
 
 # %% [markdown]
 # ### Task 1 — Direct sampling: the real samples
@@ -65,16 +77,22 @@ print("sample mean", real.mean(0).numpy().round(3), "(the mixture's mean is (1.5
 # %% [markdown]
 # ### Task 2 — Sampling with MCMC (MALA)
 #
+# The task: implement MALA (the Metropolis-adjusted Langevin algorithm), which runs chains of length $L$ from
+# given initial points, with $\sqrt{2\varepsilon} = 0.1$, i.e. $\varepsilon = 0.005$, and standard normal noise.
+#
 # When a model can only be evaluated up to a constant, we sample it with a Markov chain. MALA proposes a
-# Langevin step $\tilde x = x + \varepsilon \nabla_x \log p(x) + \sqrt{2\varepsilon}\,n$,
-# $n\sim\mathcal N(0,I)$, and accepts it with the Metropolis–Hastings probability, so the chain leaves $p$
-# exactly invariant; only $\log p$ up to a constant is needed. The task's $\sqrt{2\varepsilon} = 0.1$ means
-# $\varepsilon = 0.005$. For the mixture the score is explicit,
-# $\nabla_x\log p(x) = \sum_i r_i(x)(\mu_i - x)/\sigma^2$ with the responsibilities $r_i$ defined below
+# Langevin step $\tilde x = x + \varepsilon\, s(x) + \sqrt{2\varepsilon}\,n$, $n\sim\mathcal N(0,I)$, along the
+# **score** $s(x) = \nabla_x \log p(x)$, and accepts it with the Metropolis–Hastings probability
+# $\min\{1,\ p(\tilde x)\,q(x\mid\tilde x)\,/\,[p(x)\,q(\tilde x\mid x)]\}$, where $q$ is the Gaussian density of
+# the proposal; otherwise the chain stays at $x$. This leaves $p$ exactly invariant, and since $p$ enters only
+# through a ratio and through $s$, $\log p$ up to a constant is enough. For the mixture the score is explicit,
+# $s(x) = \sum_i r_i(x)(\mu_i - x)/\sigma^2$ with the responsibilities $r_i$ defined below
 # (`GaussianMixture.score`), so MALA needs no autograd.
 #
-# Here 100 chains start from $\mathcal N(1.5, 2)$, which we read as mean $(1.5, 1.5)$ and covariance $2I$
-# (standard deviation $\sqrt2$ per coordinate), and run $L = 1000$ steps, as Task 4 will use them.
+# Here 100 chains start from $\mathcal N(1.5, 2)$ and run $L = 1000$ steps, as Task 4 will use them. We read
+# $\mathcal N(1.5, 2)$ as mean $(1.5, 1.5)$ and covariance $2I$ (standard deviation $\sqrt2$ per coordinate). It
+# could also mean standard deviation 2, but 1000 steps carry a chain farther than either start's spread (next
+# cell), so the reading should matter little.
 
 # %%
 STEP = 0.1 ** 2 / 2  # sqrt(2 eps) = 0.1
@@ -99,7 +117,8 @@ print(f"acceptance rate {out.acceptance_rate:.4f}; chains per quadrant (ideal 25
 # %% [markdown]
 # With a step this small almost every proposal is accepted (rate 0.9999), and after 1000 steps the 100
 # chains have spread over all four components (24, 22, 31 and 23 per quadrant, against 25 each for exact
-# samples): a chain diffuses about $\sqrt{2\varepsilon L} \approx 3$, the spacing of the means.
+# samples): a chain diffuses about $\sqrt{2\varepsilon L} = \sqrt{2\cdot 0.005\cdot 1000} = \sqrt{10} \approx 3.2$,
+# about the spacing 3 of the means.
 
 # %% [markdown]
 # ### The gradient of $\log p$ with respect to a mean
@@ -170,10 +189,9 @@ fits["ml-direct"] = E.estimate_means("ml-direct", real, init, n_synthetic=100, e
 # ### Task 4 — ML with MCMC
 #
 # Each step runs 100 fresh MALA chains of $L = 1000$ steps from $\mathcal N((1.5,1.5), 2I)$ on the current
-# model and uses their final states as $\tilde x$: 1000 score evaluations per parameter update. ($\mathcal N(1.5, 2)$
-# could also be read with standard deviation 2; 1000 steps diffuse each chain about 3, more than either start's
-# spread, so the reading should matter little.) The first cell below times MALA's score two ways, by autograd and by
-# the mixture's closed form: the closed form is faster and the final states agree to rounding, so the runs use it.
+# model and uses their final states as $\tilde x$: 1000 score evaluations per parameter update. The first cell
+# below times MALA's score two ways, by autograd and by the mixture's closed form: the closed form is faster
+# and the final states agree to rounding, so the runs use it.
 
 # %%
 # NBVAL_IGNORE_OUTPUT
@@ -291,22 +309,21 @@ print(f"ML-MCMC / CD: {per_iter['ml-mcmc'] / per_iter['cd']:.0f}x the time per i
 
 # %% [markdown]
 # **Answer (Task 6).** All three methods end near the same point: 0.161 (ML, direct), 0.145 (ML, MCMC) and
-# 0.142 (CD) from the true means, against 0.118 for the exact MLE of the same 1000 samples (one run each), so
-# most of the error is the statistical error of having 1000 samples.
+# 0.142 (CD) from the true means, but only 0.048, 0.049 and 0.068 from the exact MLE of the same 1000 samples,
+# which is itself 0.118 from the truth. Most of the error is the statistical error of having 1000 samples, not
+# the algorithms' (one run each).
 #
 # They differ in how they get there. The two ML variants follow almost the same curve (within 0.3 of the
 # truth at iterations 30 and 34): 1000 MALA steps give samples as useful as exact ones. CD needs 328
-# iterations, because its expected step is only about $L\varepsilon=0.05$ times the ML one (see "When to stop"; the
-# first-hit counts, 328 against 30, are of that order, noisy as single runs are). In time the order flips: an
-# ML-MCMC iteration runs 1000 MALA steps against CD's 10, and in this run cost 78 times as much time, so CD got
-# within 0.3 8.8 times sooner (one timing on a shared CPU; the ratios vary from run to run). Direct sampling
-# is fastest, but only because this model can be sampled exactly; an energy-based model cannot.
+# iterations, because its expected step is only about $L\varepsilon = 0.05$ times the ML one ("When to stop");
+# $30/328 \approx 0.09$ is of that order for single noisy runs. In time the order flips: an ML-MCMC iteration
+# costs 78 times as much as a CD one (1000 MALA steps against 10), so CD got within 0.3 8.8 times sooner
+# (single timings, which vary from run to run). Direct sampling is fastest only because this model can be
+# sampled exactly; an energy-based model cannot.
 #
-# The final samples of the two ML variants are samples of the fitted model. CD's are real points moved by 10
-# small steps: they look like the data whatever the model is, so they say nothing about its quality.
-#
-# Where exactly CD converges and how noisy its iterates are, the other half of Task 6, is answered in the next two
-# sections (Task 6, continued).
+# The final samples of the ML variants are samples of the fitted model. CD's are real points moved by 10 small
+# steps: they look like the data whatever the model is, so they say nothing about its quality. Where exactly
+# CD converges, and how noisy its iterates are, the next sections answer.
 
 # %% [markdown]
 # ### Task 6, continued — Is CD's fixed point the MLE? Two joint tests
@@ -315,14 +332,14 @@ print(f"ML-MCMC / CD: {per_iter['ml-mcmc'] / per_iter['cd']:.0f}x the time per i
 # (remark (i)). CD's expected step there need not be. Each experiment below gives $n$ independent draws of
 # an 8-vector (the four means' coordinates), and we test all 8 coordinates **jointly** with the one-sample
 # Hotelling $T^2$ test (`E.hotelling_t2`): with $\bar d$ the mean draw minus its value under the null
-# hypothesis and $S$ the draws' sample covariance,
+# hypothesis $H_0$ and $S$ the draws' sample covariance,
 #
 # $$T^2 = n\,\bar d^\top S^{-1}\bar d,\qquad \frac{n-p}{p(n-1)}\,T^2 \sim F_{p,\,n-p}\quad\text{under } H_0,$$
 #
 # with $p = 8$ (exact for Gaussian draws; ours are averages, close to Gaussian). Testing the 8 coordinates
-# one by one would be 8 tests at once (the largest of 8 null $|z|$-scores exceeds 2.5 with probability
-# about 0.095). The effect size is the Mahalanobis distance $\sqrt{\bar d^\top S^{-1}\bar d}$ (in units of
-# one draw's spread), and in this notebook's units the RMS distance per mean, $\|\bar d\|/2$.
+# one by one would be 8 tests at once, and the largest of 8 chance deviations is often large. The effect size
+# is the Mahalanobis distance $\sqrt{\bar d^\top S^{-1}\bar d}$ (in units of one draw's spread), and in this
+# notebook's units the RMS distance per mean, $\|\bar d\|/2 = \sqrt{\|\bar d\|^2/4}$.
 #
 # *(a) The expected step at the MLE.* $n$ stochastic steps of each method evaluated *at the MLE*, without
 # updating. ML with direct samples is the control: its expected step is exactly zero.
@@ -344,9 +361,9 @@ for m, s in steps_at_mle.items():
 # noise, 800 iterations with the stopping rule switched off (`tol=0`); each run's estimate is the average of
 # its last 500 iterates. If the MLE were CD's fixed point, the runs' estimates would scatter around it. (All
 # runs share one data set, so this asks where CD settles on these data, not whether CD is consistent.) A
-# second joint test looks for drift left after the 300 iterations of burn-in: each run's mean over the second
-# half of its window minus that over the first half. The same runs measure the iterates' noise on equal
-# windows.
+# second joint test looks for drift left after the first $800 - 500 = 300$ iterations, the burn-in that the
+# estimate leaves out while a run moves to where it settles: each run's mean over the second half of its
+# window minus that over the first half. The same runs measure the iterates' noise on equal windows.
 
 # %%
 # NBVAL_IGNORE_OUTPUT
@@ -395,28 +412,27 @@ print(f"iterate std, CD minus ML direct, equal windows of {W_RUN}: {diff:+.4f} +
 #
 # Why would CD settle elsewhere? The chain's **generator** $\mathcal A$ is the rate at which the chain
 # changes expectations, $\mathcal A f(x) = \lim_{t\to0}(\mathbb E[f(x_t)] - f(x_0))/t$ for a chain started at
-# $x_0 = x$; for Langevin dynamics $\mathcal A f = \nabla_x\log p\cdot\nabla_x f + \Delta_x f$. So $L$ steps of
-# size $\varepsilon$ from a data point $x$ move any smooth $f$ on average by
-# $\mathbb E[f(\tilde x)] - f(x) \approx L\varepsilon\,\mathcal A f(x)$ (one MALA step is an Euler step of the
-# Langevin diffusion $dX=\nabla_x\log p\,dt+\sqrt2\,dW$ with $dt=\varepsilon$, and at CD's acceptance of 0.9998
-# its rejections can be ignored). The expected CD step is
+# $x_0 = x$; for Langevin dynamics $\mathcal A f = \nabla_x\log p\cdot\nabla_x f + \Delta_x f$, where
+# $\Delta_x = \sum_k \partial^2/\partial x_k^2$ is the Laplacian. One MALA step is an Euler step of the Langevin
+# diffusion $dX=\nabla_x\log p\,dt+\sqrt2\,dW$ ($W$ a Brownian motion) with $dt=\varepsilon$, and at CD's
+# acceptance of 0.9998 its rejections can be ignored, so $L$ steps from a data point $x$ move any smooth $f$
+# on average by $\mathbb E[f(\tilde x)] - f(x) \approx L\varepsilon\,\mathcal A f(x)$. The expected CD step is
 # $\eta\langle f(x) - \mathbb E f(\tilde x)\rangle_x$ with $f = \nabla_\mu\log p$, hence about
 # $-\eta L\varepsilon\langle\mathcal A\nabla_\mu\log p\rangle_x$, and the chain rule gives
 # $\nabla_\mu\big(\tfrac12\|\nabla_x\log p\|^2 + \Delta_x\log p\big) = \mathcal A\,\nabla_\mu\log p$. So the
 # expected CD step is $-\eta L\varepsilon\,\nabla_\mu J_{\rm SM}(\mu)$, where
 #
-# $$J_{\rm SM}(\mu) = \Big\langle \tfrac12\|\nabla_x\log p(x)\|^2 + \Delta_x\log p(x)\Big\rangle_{x}$$
-#
-# is Hyvärinen's score-matching objective on the data (A. Hyvärinen, "Estimation of non-normalized statistical
-# models by score matching", JMLR 6, 2005): score matching fits the model's
-# score $s = \nabla_x\log p$ by minimising $\mathbb E[\|s\|^2/2 + \operatorname{tr}\nabla_x s]$, which needs no
-# normalising constant. (The subscript SM is not Part II's sample count $J$.) To first order in
-# $L\varepsilon = 0.05$, CD is gradient descent on $J_{\rm SM}$ with step $L\varepsilon$ (A. Hyvärinen, "Connections
-# between score matching, contrastive divergence, and pseudolikelihood for continuous-valued variables", IEEE
-# Trans. Neural Networks 18, 2007): its
-# fixed point is the score-matching estimate, not the MLE.
+# $$J_{\rm SM}(\mu) = \Big\langle \tfrac12\|\nabla_x\log p(x)\|^2 + \Delta_x\log p(x)\Big\rangle_{x}.$$
 
 # %% [markdown]
+# $J_{\rm SM}$ is Hyvärinen's **score-matching** objective on the data (A. Hyvärinen, "Estimation of
+# non-normalized statistical models by score matching", JMLR 6, 2005): score matching fits the model's score
+# $s = \nabla_x\log p$ by minimising $\mathbb E[\|s\|^2/2 + \operatorname{tr}\nabla_x s]$, which needs no
+# normalising constant. (The subscript SM is not Part II's sample count $J$.) To first order in
+# $L\varepsilon = 0.05$, CD is gradient descent on $J_{\rm SM}$ with step $L\varepsilon$ (A. Hyvärinen,
+# "Connections between score matching, contrastive divergence, and pseudolikelihood for continuous-valued
+# variables", IEEE Trans. Neural Networks 18, 2007): its fixed point is the score-matching estimate, not the MLE.
+#
 # For the mixture with known $\sigma$ the objective is explicit (no $Z$, no sampling): with
 # $s_i = (\mu_i - x)/\sigma^2$ and responsibilities $r_i(x)$, the score is $s=\sum_i r_i s_i$, and since
 # $\nabla_x r_i = r_i(s_i - s)$, $\Delta_x\log p = \sum_i r_i\|s_i\|^2-\|s\|^2-d/\sigma^2$ ($d=2$, the dimension), so
@@ -453,20 +469,20 @@ print(f"slowest relaxation of CD, 1 / (L eps lambda_min): {tau:.0f} iterations; 
       f"burn-in {left:.3f} of the starting offset is left, so the window's average is at most {bias:.4f} short")
 
 # %% [markdown]
-# **Answer: where CD converges.** CD does not converge to the MLE but to the score-matching estimate. Its
-# expected step at the MLE is small but not zero (norm 0.0017, $p = 0.00027$ over 2000 steps; ML's 0.0026 is
-# not significant because ML's single steps are about three times noisier: Mahalanobis 0.068 against CD's 0.122), and 20 CD runs
-# started at the MLE settle 0.065 per mean away from it ($p = 0.0003$), while the control runs stay (0.003 per
-# mean). The score-matching estimate lies 0.066 per mean from the MLE, and the CD runs' average lies only
-# 0.014 from it, less than that average's own noise level of 0.017 (joint test $p = 0.77$). Had the runs still
-# been moving away from the MLE, they would drift along the line towards the score-matching estimate; their
-# drift along it is $-0.026 \pm 0.015$ (± s.e., 20 runs), against a displacement of 0.131 (the length of the whole
-# 8-coordinate vector, i.e. 0.066 per mean). The linearised dynamics agree: CD relaxes in about 131 iterations, so
-# the window's average is at most 0.003 short (again the length of the 8-vector).
+# **Answer: where CD converges.** Not to the MLE but to the score-matching estimate. CD's expected step at the
+# MLE is small but not zero (norm 0.0017, $p = 0.00027$ over 2000 steps); ML's, 0.0026, is not significant
+# because ML's single steps are about three times noisier (RMS 0.1160 against 0.0418; Mahalanobis 0.068 against
+# CD's 0.122). Twenty CD runs started at the MLE settle 0.065 per mean away from it ($p = 0.0003$), while the
+# control runs stay (0.003 per mean). The score-matching estimate lies 0.066 per mean from the MLE, and the CD
+# runs' average only 0.014 from it, less than that average's own noise of 0.017 (joint test $p = 0.77$). Nor
+# were the runs still moving away from the MLE: their drift towards the score-matching estimate is
+# $-0.026 \pm 0.015$ (± s.e., 20 runs), against a whole displacement of 0.131 (the 8-vector's length, twice
+# 0.066), and the linearised dynamics relax in about 131 iterations, leaving the window's average at most
+# 0.003 short.
 #
-# The difference is not a loss on these data: the CD runs' average is 0.115 from the true means, the MLE
-# 0.118, and score matching is, like ML, consistent. It would matter for a misspecified model, and CD cannot
-# see modes far from the data, which its 10 small steps never reach.
+# The difference is no loss on these data: the CD runs' average is 0.115 from the true means, the MLE 0.118,
+# and score matching, like ML, is consistent (it finds the true parameters as the data grow). It would matter
+# for a misspecified model, and CD cannot see modes far from the data, which its 10 small steps never reach.
 
 # %% [markdown]
 # **Answer: how noisy are CD's iterates compared with ML's?** CD's single steps are smaller than ML's (RMS
@@ -483,8 +499,12 @@ print(f"slowest relaxation of CD, 1 / (L eps lambda_min): {tau:.0f} iterations; 
 # ## Part II — Noise-contrastive estimation
 #
 # NCE learns an unnormalised model by classification: a logistic regression that tells the data from samples
-# of a known noise distribution, with the model's log-density inside the classifier. Part II uses it on the
-# same mixture, first with the normalising constant known, then with $\log Z$ learned as one more parameter.
+# of a known noise density $p_n$, with the model's log-density inside the classifier,
+# $h(u) = p_m(u)/(p_m(u) + p_n(u))$. With as many noise points as data points, the best possible classifier is
+# $p_d/(p_d + p_n)$, $p_d$ being the density of the data, so fitting $h$ pushes $p_m$ towards $p_d$ itself,
+# normalisation included. That is why NCE can learn $Z$ as a parameter, which maximum likelihood cannot: there a
+# free $Z$ would shrink towards 0 and make the likelihood infinite. Part II uses NCE on the same mixture, first
+# with the normalising constant known, then with $\log Z$ learned as one more parameter.
 
 # %% [markdown]
 # ### Task 7 — The value of $Z$
@@ -529,7 +549,8 @@ NOISE_MEAN, NOISE_SIGMA = (1.0, 1.0), 2.0
 #   \frac{\partial\mathcal L}{\partial\log Z} = \frac1J\Big[\sum_j (1-h(x_j)) - \sum_j h(y_j)\Big].$$
 #
 # `E.NCEProblem.objective_and_grad` computes both for all $2J$ points at once, and
-# `scipy.optimize.minimize(method="BFGS", jac=True)` uses them. Task 10 learns $c = \log Z$ rather than $Z$,
+# `scipy.optimize.minimize(method="BFGS", jac=True)` uses them (BFGS is a quasi-Newton method: it builds up an
+# estimate of the curvature from successive gradients). Task 10 learns $c = \log Z$ rather than $Z$,
 # which keeps $Z>0$ without constraints; its initial value is the log of a draw from $U([0.1, 1])$, as the
 # task asks for $Z$. (The true $Z = 25.1$ is far outside that interval: the optimiser has to travel about
 # $\log(25.1/0.55)\approx 3.8$ in $\log Z$, 0.55 being the interval's midpoint.)
@@ -611,8 +632,9 @@ for task, fit, extra in ((9, fit9, "Z known"), (10, fit10, f"log Z learned: Z = 
 # #### What to expect: the asymptotic variance
 #
 # NCE maximises an average of $J$ i.i.d. terms
-# $\ell(\theta; x_j, y_j) = \log h(x_j) + \log(1-h(y_j))$. Expanding the gradient around the true $\theta^*$
-# gives the sandwich formula
+# $\ell(\theta; x_j, y_j) = \log h(x_j) + \log(1-h(y_j))$. Expanding its gradient to first order around the
+# true $\theta^*$ gives the **sandwich formula**, the large-$J$ covariance of any estimator that maximises such
+# an average:
 #
 # $$\sqrt J\,(\hat\theta - \theta^*) \to \mathcal N\big(0,\ A^{-1}BA^{-\top}\big),\qquad
 #   A = -\mathbb E\,\nabla^2_\theta\ell,\quad B = \operatorname{Cov}\,\nabla_\theta\ell .$$
@@ -622,14 +644,18 @@ for task, fit, extra in ((9, fit9, "Z known"), (10, fit10, f"log Z learned: Z = 
 # $-\nabla^2_\theta\ell = h(1-h)gg^\top|_x + h(1-h)gg^\top|_y - (1-h(x))\nabla^2G(x) + h(y)\nabla^2G(y)$, and at
 # the truth the two $\nabla^2 G$ terms cancel in expectation, because $x\sim p_m$, $y\sim p_n$ and
 # $p_m(1-h) = p_m p_n/(p_m+p_n) = p_n h$. That leaves
-# $A = \mathbb E_x[h(1-h)gg^\top] + \mathbb E_y[h(1-h)gg^\top]$. A run's MSE is the sum of the 8 coordinates'
-# squared errors divided by the 4 means, so $J\cdot\text{MSE}$ of the means tends to the trace of the means'
-# block of $A^{-1}BA^{-\top}$ divided by 4 (a constant: the MSE falls exactly as $1/J$ for large $J$), and
-# $J\cdot\text{MSE}(\hat Z) \to Z^2\,\operatorname{Var}_\infty(\log\hat Z)$, where $\operatorname{Var}_\infty(\log\hat Z)$ is the
-# $\log Z$ diagonal entry of $A^{-1}BA^{-\top}$ (by the delta method). For
-# reference, maximum likelihood on the same $J$ data points has $A = B =$ the Fisher information, and its
-# sandwich is the Cramér–Rao bound. `E.nce_asymptotic_covariance` and `E.ml_asymptotic_covariance` compute
-# these by quadrature on a grid.
+# $A = \mathbb E_x[h(1-h)gg^\top] + \mathbb E_y[h(1-h)gg^\top]$.
+
+# %% [markdown]
+# What this predicts. A run's MSE is the sum of the 8 coordinates' squared errors divided by the 4 means, so
+# $J\cdot\text{MSE}$ of the means tends to the trace of the means' block of $A^{-1}BA^{-\top}$ divided by 4: a
+# constant, so the MSE falls exactly as $1/J$ for large $J$. For $\hat Z$ a first-order expansion (the **delta
+# method**, $\hat Z - Z \approx Z\,(\log\hat Z - \log Z)$) gives
+# $J\cdot\text{MSE}(\hat Z) \to Z^2\,\operatorname{Var}_\infty(\log\hat Z)$, where $\operatorname{Var}_\infty(\log\hat Z)$
+# is the $\log Z$ diagonal entry of $A^{-1}BA^{-\top}$. As a yardstick, maximum likelihood on the same $J$ data
+# points has $A = B = \mathcal I$, the Fisher information, so its sandwich is $\mathcal I^{-1}$, the
+# **Cramér–Rao bound**: the smallest asymptotic covariance a regular estimator can have.
+# `E.nce_asymptotic_covariance` and `E.ml_asymptotic_covariance` compute these by quadrature on a grid.
 
 # %%
 asym = {"NCE, Z known": E.nce_asymptotic_covariance(TRUE, SIGMA, NOISE_MEAN, NOISE_SIGMA, learn_log_z=False),
@@ -740,7 +766,9 @@ print("paired MSE(log Z learned) / MSE(Z known) per J, +- s.e. (runs where neith
 # tenths of a per cent from none ($1.003 \pm 0.002$ at $J = 5000$), and the standard error falls as
 # $1/\sqrt n$, so we repeat the paired design with 200 fresh runs (seed 14) at $J = 100$, 1000 and 5000.
 # Failures are compared on the same pairs: only runs where exactly one variant failed say which fails more
-# often (an exact sign test on those runs, `scipy.stats.binomtest`).
+# often. If neither did, each such run would be either variant's failure with probability 1/2, which gives an
+# exact sign test (`scipy.stats.binomtest`). The figure plots the cost, the ratio minus 1 in per cent, from both
+# studies against the sandwich limit.
 
 # %%
 # NBVAL_IGNORE_OUTPUT
@@ -777,32 +805,33 @@ ax.legend(fontsize=8)
 plt.show()
 
 # %% [markdown]
-# **Answer: the effect of $J$.** Both estimators are consistent, and for large $J$ their MSE falls exactly as
-# $1/J$: $J\cdot\text{MSE}$ levels off at the sandwich limit. With 200 paired runs and $Z$ known it is
-# 26.2 ± 0.9 at $J = 1000$ and 26.1 ± 1.0 at $J = 5000$ (mean ± s.e.), against the limit 26.5; Task 12's
-# 50-run points from $J=500$ up scatter around the same line (23.7 to 31.7, each ± about 2). Task 12's fitted slope
-# with $Z$ known, $-1.08 \pm 0.02$, is steeper than $-1$ for two reasons. Small $J$ pays extra: with 200 runs,
-# $J\cdot\text{MSE}$ at $J = 100$ is 33.9 ± 1.9 with $Z$ known (26.2 ± 0.9 at $J=1000$) and 43.2 ± 2.8 with $\log Z$
-# learned, and all the failures are there. And the 50-run points scatter: 31.7 ± 2.2 at $J=1000$, where 200 runs
-# give 26.2, lifts the middle of the fit. The limit is twice ML's Cramér–Rao bound (13.2): with one noise point per data point
-# and this noise, NCE extracts about half the information the likelihood would (a factor that depends on the noise
-# distribution; it is exactly 2 when the noise equals the data distribution). $\hat Z$ does improve faster than $1/J$
-# over this range (slope $-1.36 \pm 0.07$): $J\cdot\text{MSE}(\hat Z)$ falls from 644 ± 166 at $J = 100$ to
-# 172 ± 31 and 150 ± 23 at $J = 3000$ and 5000, where it meets its limit of 166.
+# **Answer: the effect of $J$.** More samples help as the theory predicts: for large $J$ the MSE of the means
+# falls as $1/J$. With $Z$ known it goes from 0.323 at $J = 100$ to 0.00474 at $J = 5000$ (Task 12). The
+# sharper check is $J\cdot\text{MSE}$, which should level off at the sandwich limit 26.5: with 200 paired runs
+# it is 26.2 ± 0.9 at $J = 1000$ and 26.1 ± 1.0 at $J = 5000$ (mean ± s.e.). Task 12's fitted slope,
+# $-1.08 \pm 0.02$, is steeper than $-1$ for two reasons. Small $J$ pays extra: at $J = 100$,
+# $J\cdot\text{MSE}$ is 33.9 ± 1.9 with $Z$ known and 43.2 ± 2.8 with $\log Z$ learned (200 runs), and all the
+# failures occur there (2 and 4 of 50 in Task 12). And the 50-run points scatter: 31.7 ± 2.2 at $J = 1000$,
+# where 200 runs give 26.2, lifts the middle of the fit.
+#
+# The limit is about twice ML's Cramér–Rao bound ($26.47/13.16 \approx 2.0$): with one noise point per data
+# point and this noise, NCE extracts about half the information the likelihood would; how much it loses
+# depends on the noise. $\hat Z$ improves faster than $1/J$ over this range (slope $-1.36 \pm 0.07$):
+# $J\cdot\text{MSE}(\hat Z)$ falls from 644 ± 166 at $J = 100$ to 150 ± 23 at $J = 5000$, near its limit of 166.
 
 # %% [markdown]
-# **Answer: the price of learning $Z$.** Learning $\log Z$ costs accuracy in the means: the sandwich limit predicts it
-# at every $J$, and 200 paired runs resolve it at the three $J$ they test. On 200
-# paired runs the MSE ratio (log $Z$ learned / $Z$ known) is $1.275 \pm 0.048$ at $J = 100$, $1.018 \pm 0.003$
-# at $J = 1000$ and $1.006 \pm 0.001$ at $J = 5000$. The ratio does not tend to 1 but to the sandwich value
-# 1.0046: estimating one more parameter from the same data costs about 0.5% for good, however large $J$ is.
-# It is small because $\log Z$ is only weakly coupled to the means ($\partial G/\partial\log Z = -1$
-# everywhere, while $\partial G/\partial\mu_i$ changes sign across each component). On top of that constant
-# comes a small-sample cost, large at $J = 100$, where learning $Z$ also fails more often (11 runs failed with
-# $\log Z$ learned only, none with $Z$ known only; sign test $p = 0.00098$). Only the 200 paired runs resolve the 0.5%
-# cost in the means: Task 12's per-variant standard errors are far larger than the difference (0.00474 ± 0.00028 against
-# 0.00476 ± 0.00028 at $J = 5000$), and even its paired ratio there, $1.003\pm0.002$ over 50 runs, cannot tell
-# 0.5% from nothing. What the 0.5% buys is $Z$ itself, which NCE estimates as a by-product
+# **Answer: the price of learning $Z$.** Learning $\log Z$ costs accuracy in the means: much at small $J$, a
+# little for good. On 200 paired runs the MSE ratio (log $Z$ learned / $Z$ known) is $1.275 \pm 0.048$ at
+# $J = 100$, $1.018 \pm 0.003$ at $J = 1000$ and $1.006 \pm 0.001$ at $J = 5000$. It tends not to 1 (at
+# $J = 5000$ it is six standard errors above 1) but to the sandwich value 1.0046: one more parameter estimated
+# from the same data costs about 0.5% however large $J$ is. The cost is small because $\log Z$ is only weakly
+# coupled to the means ($\partial G/\partial\log Z = -1$ everywhere, while $\partial G/\partial\mu_i$ changes
+# sign across each component). At $J = 100$ learning $Z$ also fails more often: in all 11 runs where exactly one
+# variant failed, it was the one with $\log Z$ learned (sign test $p = 2\cdot 2^{-11} = 0.00098$).
+#
+# Resolving the 0.5% needs the paired design: Task 12's separate MSEs at $J = 5000$, 0.00474 ± 0.00028 and
+# 0.00476 ± 0.00028, differ by far less than their standard errors, and even its paired ratio over 50 runs,
+# $1.003 \pm 0.002$, cannot tell 0.5% from nothing. What the 0.5% buys is $Z$ itself, a by-product of NCE
 # (2.02% relative RMS error at $J = 1000$).
 
 # %% [markdown]
