@@ -49,10 +49,11 @@ def cov_error(x, target=SIGMA):
 # %% [markdown]
 # ### Task 1 — The score
 #
-# The task: implement the score of the anti-correlated Gaussian. Since
-# $\log\mathcal N(\mathbf{x};\mu,\Sigma) = -\tfrac12(\mathbf{x}-\mu)^\top\Sigma^{-1}(\mathbf{x}-\mu) + \text{const}$, so
+# The task: implement the score of the anti-correlated Gaussian, the gradient of its log-density. Since
+# $\log\mathcal N(\mathbf{x};\mu,\Sigma) = -\tfrac12(\mathbf{x}-\mu)^\top\Sigma^{-1}(\mathbf{x}-\mu) + \text{const}$,
 # $$\nabla_{\mathbf{x}}\log p(\mathbf{x}) = -\Sigma^{-1}(\mathbf{x}-\mu),\qquad
 # \Sigma^{-1} = \frac{1}{1-0.7^2}\begin{pmatrix}1&0.7\\0.7&1\end{pmatrix}.$$
+# The normalising constant drops out of the gradient, so a sampler that needs only the score never needs it.
 # `helpers.distributions.Gaussian(mean, cov).score` computes it with the precomputed inverse covariance, batched
 # over rows. Check against autograd of the log-density:
 
@@ -70,8 +71,9 @@ plt.tight_layout()
 plt.show()
 
 # %% [markdown]
-# The closed form agrees with autograd to $4\cdot10^{-6}$, float32 round-off. The field points back to the mean, and
-# most steeply across the short axis $(1,1)/\sqrt2$, where the precision is largest.
+# The closed form agrees with autograd to $3.8\cdot10^{-6}$, float32 round-off. The field points back to the mean,
+# most steeply across the short axis $(1,1)/\sqrt2$: the precision matrix's eigenvalues are $1.9608\pm1.3725$, i.e.
+# 3.33 along $(1,1)/\sqrt2$ and 0.588 along the long axis $(1,-1)/\sqrt2$.
 
 # %% [markdown]
 # ### Task 2 — The Langevin sampler
@@ -80,20 +82,24 @@ plt.show()
 # update with $\nabla_{\mathbf{x}} p(\mathbf{x}_k)$; it means the score $\nabla_{\mathbf{x}}\log p(\mathbf{x}_k)$
 # (with $\nabla p$ the drift would vanish wherever $p$ is tiny and the chain would not target $p$). We use
 # $$\mathbf{x}_{k+1} = \mathbf{x}_k + \tfrac{\tau}{2}\nabla_{\mathbf{x}}\log p(\mathbf{x}_k) + \sqrt{\tau}\,\mathbf{z}_k ,$$
-# i.e. `samplers.langevin(x0, score, step_size=tau/2, noise_scale=sqrt(tau))`, from $\mathbf{x}_0\sim 2\,\mathcal N(0,I)$
-# as the given code does.
+# i.e. `samplers.langevin(x0, score, step_size=tau/2, noise_scale=sqrt(tau))`, started as the given code does from
+# $\mathbf{x}_0=2\mathbf{z}$, $\mathbf{z}\sim\mathcal N(0,I)$ (covariance $4I$).
+
+# %% [markdown]
+# **What is $\tau$?** The given sampler builds the time grid `t = linspace(1, 0, K)` and runs $K-1$ updates, but
+# never defines $\tau$. The only step the code defines is the grid's spacing, so our reading (A) is
+# $\tau = 1/(K-1)$. The chain is then the Euler-Maruyama discretisation (move along the drift for a time $\tau$, add
+# Gaussian noise of variance $\tau$) of the Langevin diffusion $d\mathbf{x}=\tfrac12\nabla\log p\,dt+d\mathbf{W}$ over
+# the time interval $[0, 1]$: more steps only refine the same unit-time path. So we also run reading (B): a fixed
+# $\tau$ and $K$ steps, total time $K\tau$, whose limit is $\Sigma$ up to a discretisation bias.
 #
-# **Reading of the time grid and $\tau$.** The given sampler builds `t = linspace(1, 0, K)` and runs $K-1$ updates
-# but never says what $\tau$ is. The only step the code defines is the grid's spacing, so our reading (A) is
-# $\tau = t_{k}-t_{k+1} = 1/(K-1)$: the chain is the Euler-Maruyama discretisation of the Langevin diffusion
-# $d\mathbf{x}=\tfrac12\nabla\log p\,dt+d\mathbf{W}$ over the time interval $[0, 1]$. Because this chain is linear, its
-# covariance after $k$ steps has a closed form, $C_{k+1}=A C_k A^\top+\tau I$ with $A=I-\tfrac{\tau}{2}\Sigma^{-1}$,
-# $C_0=4I$ (`sm.langevin_cov_after`), which we print beside the sample covariance. Under reading A more steps
-# only refine the same unit-time path; they cannot converge. So we also run reading (B): a fixed $\tau$ and
-# $K$ steps, total time $K\tau$, whose limit is $\Sigma$ up to a discretisation bias. Along an eigen-direction of
-# $\Sigma^{-1}$ with precision $\lambda$ our update is $x'=(1-\tau\lambda/2)\,x+\sqrt\tau\,z$, so the stationary variance
-# $v$ solves $v=(1-\tau\lambda/2)^2v+\tau$, i.e. $v=\tau/(1-(1-\tau\lambda/2)^2)=1/(\lambda(1-\tau\lambda/4))$, slightly
-# above the exact $1/\lambda$ (`sm.langevin_stationary_cov`).
+# We score both by the *covariance error* $\lVert C-\Sigma\rVert_F$ of the sample covariance $C$ (Frobenius norm: the
+# root of the summed squared entry differences). Because the chain is linear, its covariance after $k$ steps also has
+# a closed form, $C_{k+1}=A C_k A^\top+\tau I$ with $A=I-\tfrac{\tau}{2}\Sigma^{-1}$, $C_0=4I$
+# (`sm.langevin_cov_after`), printed beside it. Along an eigen-direction of $\Sigma^{-1}$ with precision $\lambda$
+# the update is $x'=(1-\tau\lambda/2)\,x+\sqrt\tau\,z$, so the stationary variance $v$ solves
+# $v=(1-\tau\lambda/2)^2v+\tau$, i.e. $v=1/(\lambda(1-\tau\lambda/4))$, slightly above the exact $1/\lambda$
+# (`sm.langevin_stationary_cov`).
 
 # %%
 def langevin_sampler(score_fn, n, K=20, tau=None, seed=0):
@@ -142,21 +148,20 @@ print(f"reference: covariance error of {N_STATS} exact samples: "
       f"from {N_STATS} chains: sqrt(2 / n) x 1.7 = {math.sqrt(2 / N_STATS) * 1.7:.3f}")
 
 # %% [markdown]
-# **Answer.** Reading A does not converge, whatever K: with $\tau=1/(K-1)$ the covariance error stays at 1.323, 1.258
-# and 1.291 for K = 20, 100 and 1000, scattered by Monte Carlo noise around the closed form's 1.284, the same for all
-# three. The
-# samples are too spread along the long axis $(1,-1)/\sqrt2$, as the left scatter shows. The reason is the total time:
-# along that axis (variance 1.7, precision 0.588) the diffusion's variance relaxes at rate 0.588 per unit time, so after
-# time 1 the starting variance 4 has only come down to $1.7+2.3\,e^{-0.59}\approx2.98$. More grid points only refine
-# the same unit-time path.
+# **Answer.** Reading A does not converge, whatever K: with $\tau=1/(K-1)$ the covariance error is 1.323, 1.258
+# and 1.291 for K = 20, 100 and 1000, Monte Carlo scatter around the closed form's 1.284, the same for all three. The
+# samples are too spread along the long axis $(1,-1)/\sqrt2$ (left scatter). The cause is the total time: along that
+# axis (variance $1+0.7=1.7$, precision 0.588) the diffusion's variance relaxes at rate 0.588 per unit time, so by
+# time 1 the starting variance 4 has only come down to $1.7+2.3\,e^{-0.588}\approx2.98$.
 #
-# Reading B converges: with $\tau=0.05$ fixed the error falls from 1.378 (K = 20) to 0.148, 0.025 and 0.017 (K = 2000;
-# closed form 0.018), where it meets the chain's discretisation bias (its stationary variance is 1.013 instead of 1) and the 0.011 that
-# 20,000 exact samples show from Monte Carlo noise alone. The sample covariances match the closed form $C_K$ in every
-# row to within about two Monte Carlo standard deviations (0.017 for a variance near 1.7 from 20,000 chains; the
-# largest difference is 0.032, at K = 20 in reading B), which also checks the implementation. So the update is right once $\nabla p$ is read as $\nabla\log p$, but the
-# default K = 20 with the grid's $\tau$ is far too short: the total time $K\tau$ must be several times
-# $1/\lambda_{\min}(\Sigma^{-1})=1.7$, e.g. $\tau=0.05$ and K of a few hundred.
+# Reading B converges: with $\tau=0.05$ fixed the error falls from 1.378 (K = 20) to 0.148, 0.025 and 0.017
+# (K = 2000; closed form 0.018). There it meets the chain's discretisation bias (stationary variance 1.013 instead
+# of 1) and Monte Carlo noise, which alone gives 0.011 for 20,000 exact samples. In every row the sample covariance
+# matches the closed form $C_K$ within about two Monte Carlo standard deviations (0.017 for a variance near 1.7; the
+# largest gap, 1.764 against 1.732 at K = 20 in reading B, is 0.032), which checks the implementation. So the update
+# is right once $\nabla p$ is read as $\nabla\log p$, but the default K = 20 with the grid's $\tau$ is far too short:
+# the total time $K\tau$ must be several times $1/\lambda_{\min}(\Sigma^{-1})=1.7$, e.g. $\tau=0.05$ and a few
+# hundred steps.
 
 # %% [markdown]
 # ## Part 2 — Denoising score matching on a swiss roll
@@ -173,14 +178,14 @@ plt.show()
 # %% [markdown]
 # ### Tasks 3 and 4 — The score network and the DSM loss
 #
-# **Network (Task 3):** one hidden layer of 128 units, Softplus after it, linear output: 2 → 128 → 2
-# (`sm.score_mlp(n_hidden=1)`).
+# **Network (Task 3):** the text's "3 layers in total" counts the layers of units (input, one hidden layer of 128,
+# output), i.e. two linear maps with a Softplus between them: 2 → 128 → 2 (`sm.score_mlp(n_hidden=1)`).
 #
 # **Loss (Task 4):** with $q_\sigma(\bar{\mathbf{x}}\mid\mathbf{x})=\mathcal N(\mathbf{x},\sigma^2 I)$ the target is
 # $\nabla_{\bar{\mathbf{x}}}\log q_\sigma(\bar{\mathbf{x}}\mid\mathbf{x}) = -(\bar{\mathbf{x}}-\mathbf{x})/\sigma^2$. The text's
 # $l(\theta,\sigma)$ is missing the squared norm: as printed it is the expectation of a *vector*,
 # $\mathbb E[F_\theta(\bar{\mathbf{x}})] + 0$, which is not a loss (not even a scalar, and each of its components is
-# unbounded below); it also nests the two expectations in the opposite order. Vincent's objective, which we
+# unbounded below); it also nests the two expectations in the opposite order. Vincent's (2011) objective, which we
 # implement, is
 # $$l(\theta,\sigma) = \mathbb E_{p(\mathbf{x})}\mathbb E_{q_\sigma(\bar{\mathbf{x}}\mid\mathbf{x})}\Big\lVert F_\theta(\bar{\mathbf{x}}) + \frac{\bar{\mathbf{x}}-\mathbf{x}}{\sigma^2}\Big\rVert_2^2 ,$$
 # estimated by the batch mean of the per-sample squared norm. Its minimiser is $F_{\theta^*}=\nabla\log q_\sigma$,
@@ -233,7 +238,8 @@ plt.show()
 # The last term is $d/\sigma^2=2/\sigma^2=20{,}000$ whatever the network does, and its average over the 10,000 points
 # of a step fluctuates by $\sqrt{4/10^4}/\sigma^2=200$ from step to step ($\lVert\mathbf{z}\rVert^2$ is $\chi^2_2$, variance 4), so a
 # plot of the raw loss shows only that noise around 20,000. The plot above subtracts $2/\sigma^2$ and keeps the part
-# the network controls: 0 in expectation for $F\equiv0$, and $-\mathbb E\lVert\nabla\log q_\sigma\rVert^2<0$ at the optimum
+# the network controls (the plot writes $s$ for $F_\theta$): 0 in expectation for $F\equiv0$, and
+# $-\mathbb E\lVert\nabla\log q_\sigma\rVert^2<0$ at the optimum
 # (the first two terms are minimised by $F=-\mathbb E[\mathbf{z}/\sigma\mid\bar{\mathbf{x}}]=\nabla\log q_\sigma$). In this run it is
 # 187.0 at the first step (a single step's value, within its noise of 200) and 5.2 $\pm$ 9.2
 # (standard error) over the last 500 steps: the running means scatter around the dashed zero line from the start, so
@@ -327,34 +333,33 @@ for s in (0.01, 0.05):
     field_by_distance(sm.as_score_fn(sweep[s]))
 
 # %% [markdown]
-# **Answer.** The map of Task 5's network shows one broad bump, not a spiral: every arrow points toward the middle of
-# the roll, longer with distance. A score that had learned the roll would be weak near the arms and grow fast away
-# from them (the score of $q_\sigma$ grows roughly like the distance to an arm over $w^2+\sigma^2$), and between arms it
-# would point at the nearer one. Task 5's grows only 1.7-fold from the arms to far away (median 2.31 to 4.04), and at
-# 0.05 to 0.15 from the data it points at the nearest data point with mean cosine +0.21. (Far away its +0.94 says
-# little: outside the roll "toward the centre" and "toward the data" coincide; within 0.05 the direction to the
-# nearest point carries no information.) So the map says only that the data sits in a bounded region.
+# **Answer.** The map of Task 5's network shows one broad bump, not a spiral: every arrow points toward the middle
+# of the roll, crossing the arms, and grows with distance. A score that had learned the roll would be weak on the
+# arms, grow fast away from them (roughly like the distance to an arm over $w^2+\sigma^2$) and, between two arms,
+# point at the nearer one. Task 5's grows only 1.7-fold from the arms to far away (median $|F_\theta|$ 2.31 to 4.04),
+# and at 0.05 to 0.15 from the data it points at the nearest data point with mean cosine only +0.21. (Far away its
+# +0.94 says little: outside the roll "toward the centre" and "toward the data" coincide.) So the map tells us only
+# that the data sits in a bounded region; the spiral is not in it.
 
 # %% [markdown]
-# **Why.** Changing the optimisation and the batch size (the faster recipe at the same $\sigma=0.01$) lowers the
-# loss somewhat (its excess over the noise part is $-48.3\pm27.6$ against Task 4's $5.2\pm9.2$, under two standard
-# errors apart) but changes the field little:
-# 2.9-fold growth, cosine +0.27. Raising the noise to $\sigma=0.05$ changes the field: 16-fold growth (3.98 to 65.55), cosine +0.42,
-# and in its map the arrows shrink to dots inside the roll, where Task 5's cross it. Per coordinate, the DSM target
-# $-\mathbf{z}/\sigma$ has size $1/\sigma=100$ at $\sigma=0.01$, while the score across an arm (width $w\approx0.05$)
-# is of order $1/\sqrt{\sigma^2+w^2}\approx20$: in squared size the learnable part is $\sigma^2/(\sigma^2+w^2)\approx4\%$
-# of the target, the rest is noise
-# that averages out only over many samples, so the gradient carries little signal (the minimiser is still the sharp
-# score of $q_{0.01}$). At $\sigma=0.05$ the share is about half. One trained network each.
+# **Why.** At $\sigma=0.01$ the regression target is almost all noise. Per coordinate the DSM target
+# $-\mathbf{z}/\sigma$ has size $1/\sigma=100$, while the score across an arm (width $w\approx0.05$) is of order
+# $1/\sqrt{\sigma^2+w^2}\approx20$: in squared size the learnable part is $\sigma^2/(\sigma^2+w^2)\approx4\%$ of the
+# target. The minimiser is still the sharp score of $q_{0.01}$, but the gradients carry little signal about it.
+# The two contrast networks agree. Better optimisation at the same $\sigma$ lowers the loss somewhat (excess
+# $-48.3\pm27.6$ against Task 4's $5.2\pm9.2$, under two standard errors apart) but changes the field little:
+# 2.9-fold growth (2.67 to 7.73), cosine +0.27. Raising the noise to $\sigma=0.05$, where the learnable share is
+# about half, does change it: 16-fold growth (3.98 to 65.55), cosine +0.42, and in its map the arrows shrink to
+# dots inside the roll, where Task 5's cross it. One trained network each.
 
 # %% [markdown]
 # ### Task 6 — A deterministic sampler
 #
-# The task: plug the learned score into a noise-free iteration, start it at $(1.5, 1.5)$, and plot its trail:
-# $\mathbf{x}_{k+1}=\mathbf{x}_k+\epsilon\,\nabla_{\mathbf{x}}\log p(\mathbf{x}_k)$ with the learned score, from $(1.5, 1.5)$,
-# 20 steps, $\epsilon=10^{-2}$ (the call's value; the function's default of $10^{-3}$ is not used). This is
-# Langevin without its noise term, i.e. gradient ascent on $\log q_\sigma$; `samplers.langevin` with
-# `noise_scale=0` and `every=1` returns the whole trail.
+# The task: plug the learned score into the noise-free iteration
+# $\mathbf{x}_{k+1}=\mathbf{x}_k+\epsilon\,\nabla_{\mathbf{x}}\log p(\mathbf{x}_k)$, start it at $(1.5, 1.5)$ and plot
+# its trail. We run 20 steps with $\epsilon=10^{-2}$ (the value the given call passes; the function's default of
+# $10^{-3}$ is not used). This is Langevin without its noise term, i.e. gradient ascent on $\log q_\sigma$;
+# `samplers.langevin` with `noise_scale=0` and `every=1` returns the whole trail.
 
 # %%
 def sample_simple(score_fn, x, n_steps=20, eps=1e-3):
@@ -394,26 +399,24 @@ print(f"step lengths: first {step_len[0]:.3f}, last {step_len[-1]:.4f}; end poin
 # %% [markdown]
 # ## Beyond the text — Langevin with the learned score, and the effect of $\sigma$
 #
-# The homework stops at the deterministic trail. Two questions follow from it: does Langevin dynamics with the learned
-# score produce swiss-roll samples, and how does the noise level $\sigma$ used in training change them?
+# The homework stops at the deterministic trail, which would collapse every start onto a ridge of $\log q_\sigma$.
+# Two questions follow: does Langevin dynamics with the learned score (the same iteration plus noise) produce
+# swiss-roll samples, and how does the noise level $\sigma$ used in training change them?
 #
-# The deterministic sampler collapses every start onto a ridge of $\log q_\sigma$; sampling needs the noise. We run
-# Langevin dynamics $\mathbf{x}\leftarrow\mathbf{x}+\epsilon\,s_\theta(\mathbf{x})+\sqrt{2\epsilon}\,\mathbf{z}$ ($\epsilon=10^{-3}$, 1,000 steps,
-# total time 1; Part 1 wrote the same update with $\tau/2$ and $\sqrt\tau$, $\tau=2\epsilon$, so this is time 2 in
-# its units; a chain five times longer is scored as a check) from 2,000 points spread uniformly over the plotting
-# window, and compare the end points with 2,000
-# *fresh* swiss-roll points (another seed than the training data) by two numbers:
+# We run $\mathbf{x}\leftarrow\mathbf{x}+\epsilon\,s_\theta(\mathbf{x})+\sqrt{2\epsilon}\,\mathbf{z}$ with
+# $\epsilon=10^{-3}$ for 1,000 steps (Part 1's update with $\tau=2\epsilon$, so total time 2 in its units) from 2,000
+# points spread uniformly over the plotting window, and compare the end points with 2,000 *fresh* swiss-roll points
+# (another seed than the training data) by two distances:
 #
-# * the squared MMD with a sum of Gaussian kernels of widths 0.05, 0.1, 0.2, 0.5 (`sm.mmd2`, unbiased, 0 for
-#   equal distributions), and
-# * the total-variation distance between 30x30 histograms on the window (`sm.histogram_tv`, 0 to 1; with 2,000
-#   points per sample even two data samples differ by about 0.17).
+# * the squared MMD (maximum mean discrepancy), $\mathbb E\,k(x,x')+\mathbb E\,k(y,y')-2\,\mathbb E\,k(x,y)$ for the
+#   two samples $x$ and $y$, with $k$ a sum of Gaussian kernels of widths 0.05, 0.1, 0.2 and 0.5 (`sm.mmd2`, unbiased,
+#   0 for equal distributions);
+# * the total-variation distance between 30x30 histograms on the window (`sm.histogram_tv`: half the summed absolute
+#   difference of the cell frequencies, 0 to 1).
 #
-# Floors and ceilings come first: another fresh data sample against the reference, and the uniform starting points.
-#
-# **The effect of $\sigma$.** We retrain the same network for $\sigma\in\{0.01, 0.05, 0.1, 0.2\}$ with a recipe that fits
-# faster than the given one: minibatches of 1,000 points, Adam with lr $10^{-2}$ decayed to 0 by a cosine schedule, no
-# weight decay, 10,000 steps. The model of Task 4 (the recipe as given, $\sigma=0.01$) is scored too.
+# A second fresh data sample gives the floor, the uniform starts the ceiling. The models: Task 4's network, and the
+# faster recipe of Task 5 at $\sigma\in\{0.01, 0.05, 0.1, 0.2\}$. Each is also run with three Langevin noise seeds,
+# and once with a chain five times longer.
 
 # %%
 N_START = scaled(2000, 500)
@@ -492,26 +495,26 @@ plt.show()
 # every field points inward and that the arrows shrink over the arms; the table, not the maps, carries the comparison.
 
 # %% [markdown]
-# **Answer.** Langevin with every learned score moves the uniform starts toward the data (the two $\sigma=0.01$ models
-# least: MMD$^2$ 0.0670 and 0.0703 against the uniform starts' 0.1125), and none comes near the floor (fresh data:
-# MMD$^2$ 0.0003, TV 0.174). The orderings below hold over three Langevin seeds and in a chain five times longer (the
-# second table), but each $\sigma$ is one trained network.
+# **Answer.** Langevin with every learned score moves the uniform starts toward the data, the two $\sigma=0.01$
+# models least (MMD$^2$ 0.0670 and 0.0703, against the uniform starts' 0.1125), and none comes near the floor (fresh
+# data: MMD$^2$ 0.0003, TV 0.174). The orderings below hold over three Langevin seeds and in the five times longer
+# chain (second table), but each $\sigma$ is one trained network.
 #
-# * **As given** ($\sigma=0.01$) the samples form one blob around the centre (MMD$^2$ 0.0670). The faster recipe at the
-#   same $\sigma$ is no better (0.0703), although its loss is somewhat lower (Task 5): at $\sigma=0.01$ the target is
-#   mostly noise. (It also changes the batch size, so optimiser and batch are not separated.)
-# * **Larger $\sigma$ helps, up to a point.** At $\sigma=0.05$ and 0.1 the samples form a ring with the outer arm visible,
-#   at 0.2 a broad disc, slightly thinner in the middle. A larger $\sigma$ makes the regression target less noisy (the
-#   useful fraction $\sigma^2/(\sigma^2+w^2)$ of Task 5 is 0.04 at $\sigma=0.01$, 0.94 at 0.2) and smoother. But the
-#   model is then the score of $q_\sigma$, the data blurred by $\sigma$. Neighbouring arms, 0.628 apart on the x-axis,
-#   stay distinct under $q_{0.2}$, but midway between them it falls only to 0.58 of its value on the arms (0.04 at
-#   $\sigma=0.1$). A five times longer chain does not sharpen the samples (TV 0.618 against 0.607), so the shallow
-#   valleys of the target and the network's fit of them, not the chain's length, make the disc.
+# * **As given** ($\sigma=0.01$) the samples form one blob around the centre. The faster recipe at the same $\sigma$
+#   is no better by MMD$^2$ (0.0703 against 0.0670) and only slightly better by TV (0.676 against 0.690), although its
+#   loss is somewhat lower (Task 5): at $\sigma=0.01$ the target is mostly noise.
+# * **Larger $\sigma$ helps, up to a point.** At $\sigma=0.05$ and 0.1 the samples form a ring with the outer arm
+#   visible, at 0.2 a broad disc, slightly thinner in the middle. A larger $\sigma$ makes the target less noisy (the
+#   learnable share $\sigma^2/(\sigma^2+w^2)$ is 0.04 at $\sigma=0.01$, 0.94 at 0.2), but the model is then the score
+#   of $q_\sigma$, the data blurred by $\sigma$. Two neighbouring arms cross the x-axis at 0.628 and 1.257; midway
+#   between them $q_{0.2}$ falls only to 0.58 of its value on the arms (0.04 at $\sigma=0.1$). A five times longer
+#   chain does not sharpen the samples (TV 0.618 against 0.607), so these shallow valleys and the network's fit of
+#   them, not the chain's length, make the disc.
 
 # %% [markdown]
 # **The two distances weigh this differently.** The MMD (kernels up to 0.5 wide) rewards mass in the right coarse
-# region and improves up to $\sigma=0.2$ ($0.0321\pm0.0011$ over Langevin seeds); the histogram (cells 0.12 wide)
-# rewards resolved arms and is best at $\sigma=0.05$ (TV $0.487\pm0.006$, against $0.510\pm0.003$ at 0.1).
+# region and improves up to $\sigma=0.2$ ($0.0321\pm0.0011$ over Langevin seeds); the histogram (cells $3.5/30\approx0.12$
+# wide) rewards resolved arms and is best at $\sigma=0.05$ (TV $0.487\pm0.006$, against $0.510\pm0.003$ at 0.1).
 #
 # With a single noise level this network learns a ring, not a spiral. The remedy is notebook 04's: one network
 # conditioned on several noise levels, and annealed Langevin from large $\sigma$ to small.
@@ -520,9 +523,10 @@ plt.show()
 # ## About this run
 #
 # Profile `full` on a CPU, two threads (the set-up cell prints the device and the library versions); the whole
-# notebook ran in 173 s (`notebooks/timings.json`, 2026-12-05). No checkpoint is loaded: every network is trained in
-# the notebook from seed 0. Task 4's training as given took 94 s (9 ms per step, every step on all 10,000 points);
-# that cost is why the faster recipe (Task 5 and the $\sigma$ sweep) uses minibatches of 1,000 (12 s per
-# training; the cells print the times). `make verify NB=05` re-runs the notebook and checks that every printed line reproduces. Library code
-# lives in `helpers` (`distributions.Gaussian`, `samplers.langevin`, `data.swiss_roll`, `score_matching`); the test
-# suite checks the DSM minimiser on Gaussian data against $-(C+\sigma^2 I)^{-1}(\mathbf{x}-\mu)$.
+# notebook's wall time and date are recorded in `notebooks/timings.json`. No checkpoint is loaded: every network is
+# trained in the notebook from seed 0. Task 4's training as given took 95 s (10 ms per step, every step on all 10,000
+# points); that cost is why the faster recipe (Task 5 and the $\sigma$ sweep) uses minibatches of 1,000 (11-12 s per
+# training; the cells print the times). `make verify NB=05` re-runs the notebook and checks that every printed line
+# reproduces. Library code lives in `helpers` (`distributions.Gaussian`, `samplers.langevin`, `data.swiss_roll`,
+# `score_matching`); the test suite checks the DSM minimiser on Gaussian data against
+# $-(C+\sigma^2 I)^{-1}(\mathbf{x}-\mu)$.
