@@ -57,7 +57,8 @@ for name, s in SETS.items():
 # %% [markdown]
 # ## Task 1 — The discrete VAE (homework 3.2)
 #
-# The assignment asks for a discrete VAE and leaves the variant open. We use a **VQ-VAE** (van den Oord et al.,
+# The homework asks us to train a discrete VAE, a variant of our choice, on MNIST and on Fashion-MNIST, and to
+# make sure that it reconstructs the images well. We use a **VQ-VAE** (van den Oord et al.,
 # 2017). The encoder output $z_e(x)\in\mathbb{R}^{D\times7\times7}$ ($D=16$) is quantized position by position
 # to the nearest of $M=64$ codebook vectors $e_1,\dots,e_M$ (we write $M$ for the codebook size, keeping $K$ for
 # the number of k-means clusters later):
@@ -79,9 +80,9 @@ for name, s in SETS.items():
 #
 # where $\mathrm{sg}$ stops gradients: the codebook term pulls the chosen codes towards the encoder outputs
 # (k-means-like), the commitment term keeps the encoder close to its codes. The reconstruction term is a
-# per-pixel cross-entropy on logits; we still *report* MSE and PSNR. Codes unused for 20 steps are moved onto
+# per-pixel binary cross-entropy (BCE) on logits; we still *report* MSE and PSNR. Codes unused for 20 steps are moved onto
 # recent encoder outputs during the first three quarters of training (dead-code restarts), the usual fix for
-# codebook collapse. Training images: the 5,000 of MNIST, a seeded 20,000 of Fashion-MNIST (see above).
+# codebook collapse, where the encoder ends up using only a few of the codes.
 
 # %% [markdown]
 # **Why not Gumbel-softmax?** It needs a temperature schedule and a KL weight; the VQ-VAE is deterministic with one
@@ -156,44 +157,45 @@ plt.tight_layout(); plt.show()
 # %% [markdown]
 # **Answer (reconstructions and codebook).** Both models reconstruct well: test MSE **0.00501** (PSNR
 # **23.6 dB**) on the 10,000 MNIST test digits and **0.01202** (**19.8 dB**) on the 10,000 Fashion-MNIST test
-# images, close to the average over the last training epoch (0.00496 and 0.01196, an average taken while the
-# model was still changing), so neither model overfits its training images noticeably. Strokes, and the silhouettes and main light and dark regions of clothes, survive; fine texture
-# (prints, stitching, the lettering on the pullover) does not, and open shapes lose their outline (the two sandals
-# come back as smooth blobs without their straps), as expected from $7\times7$ tokens of 6 bits each:
-# $49\times\log_2 64 = 294$ bits per image. Fashion-MNIST loses 4 dB more; it has more grey levels and texture,
-# but its model was also trained differently (8 epochs on 20,000 images against 30 on 5,000; *About this run*),
-# so the gap mixes the data and the training.
+# images, close to the last training epoch's average (0.00496 and 0.01196), so neither model overfits
+# noticeably. Strokes and the shapes and shading of clothes survive; fine texture (a shirt's check, a
+# pullover's lettering) does not, and open shapes lose their outline (the two sandals lose their
+# straps), as expected from $7\times7$ tokens of 6 bits each: $49\times\log_2 64 = 294$ bits per
+# image. Fashion-MNIST loses about 4 dB more (23.6 against 19.8); it has more texture, but its model was also
+# trained differently (8 epochs on 20,000 images against 30 on 5,000, printed above), so the gap mixes the data
+# and the training.
 #
 # The codebooks are healthy: perplexity **39.3** of 64 codes on MNIST and **46.4** on Fashion-MNIST, with **no
-# dead code** on either test set. With restarts (one run each; no run without them, so their effect is not
-# isolated here), MNIST began collapsed onto a few codes (perplexity 4.5 in the first epoch, 111 restarts, some
-# codes more than once) and ended at 39.5, with the last restart in epoch 4 (Fashion-MNIST: 108 restarts in the first epoch, the last in
-# epoch 5). The most used code covers only 0.089 of the MNIST positions (0.054 on Fashion-MNIST), so even the
-# black background is spread over several codes.
+# dead code** on either test set. MNIST's training began collapsed (perplexity 4.5 in the first epoch); the
+# restarts moved 111 codes in that epoch (of 64, so some more than once), and perplexity ended at 39.5, with the
+# last restart in epoch 4 (Fashion-MNIST: 108 in the first epoch, the last in epoch 5). With one run each and
+# none without restarts, their effect is not isolated. The most used code covers only 0.089 of the MNIST
+# positions (0.054 on Fashion-MNIST), although most of an MNIST image is black: even the background is spread
+# over several codes.
 
 # %% [markdown]
 # ## Task 2 — Features from the quantized representation (homework 3.3)
 #
-# Each image becomes a $7\times7$ map of codebook vectors $z_q\in\mathbb{R}^{16\times7\times7}$ (or, equivalently,
-# 49 token ids). Candidate image features, all computed from the tokens only:
+# The homework clusters "the quantized representations" of the images without saying how a $7\times7$ map of
+# codebook vectors, $z_q\in\mathbb{R}^{16\times7\times7}$ (or 49 token ids), becomes one vector per image. We try
+# several, all from the tokens only:
 #
 # * **tokens' embeddings, flattened** ($784$ dims, positions kept), reduced by PCA to 50 dims, optionally
-#   PCA-*whitened* to 10 dims;
+#   PCA-*whitened* to 10 dims (each component scaled to unit variance);
 # * **average-pooled** embeddings on a $3\times3$ grid (coarse positions, 144 dims);
 # * **mean embedding** (no positions, 16 dims) and **bag of codes** (histogram of the 49 tokens over 64 codes);
 # * **spectral features of the flattened embeddings**: PCA-50, then a symmetric 10-nearest-neighbour graph,
 #   its Laplacian eigenmap (the 10 eigenvectors of the graph's normalized Laplacian with the smallest
-#   eigenvalues, used as coordinates in which images joined by many short paths sit close), each row scaled to unit length (the
-#   step of Ng, Jordan and Weiss's 2002 spectral clustering algorithm). k-means on
-#   these coordinates is *spectral clustering*: images are grouped by connectivity along the data manifold
-#   (a slanted and an upright "1" are linked by a chain of near neighbours), not by distance to a centroid;
+#   eigenvalues, used as coordinates in which images joined by many short paths sit close), each row scaled to
+#   unit length (as in Ng, Jordan and Weiss's 2002 spectral clustering). k-means on these coordinates is
+#   *spectral clustering*: images are grouped by connectivity along the data manifold (a slanted and an upright
+#   "1" are linked by a chain of near neighbours), not by distance to a centroid;
 # * **a 2-d t-SNE map of the flattened embeddings** (PCA-50, perplexity 30): t-SNE keeps near neighbours near
-#   and lets far-apart groups drift apart, so k-means' round clusters can fit its islands
-#   (McConville et al., 2019, "N2D", do this with UMAP, a method similar to t-SNE).
+#   and lets far-apart groups drift apart, so k-means' round clusters can fit its islands (N2D, McConville et
+#   al., 2019, does this with UMAP, a relative of t-SNE).
 #
-# Raw pixels (PCA-50) are a baseline. No label is used to build or to choose among these spaces. The spectral and
-# t-SNE spaces, built from the quantized representations, go beyond the homework's plain k-means on purpose; the
-# silhouette decides whether they are used.
+# Raw pixels (PCA-50) are a baseline. No label is used to build or to choose among these spaces. The spectral
+# and t-SNE spaces go beyond the homework's plain k-means on purpose; the silhouette decides whether they are used.
 
 # %%
 # NBVAL_IGNORE_OUTPUT
@@ -222,14 +224,17 @@ for name, s in SETS.items():
 # %% [markdown]
 # ## Task 3 — k-means over a range of K, and a label-free choice of space and K (homework 3.3, 3.5)
 #
-# On every candidate space we run k-means (4 restarts) for $K=2,\dots,15$ and score each clustering with the
-# **silhouette** in the space that was clustered,
+# The homework asks us to cluster the images with k-means for several numbers of clusters $K$, to score each
+# clustering by its silhouette, to plot the scores against $K$, and to keep the best clustering for the
+# pseudo-labels. On every candidate space we run k-means (4 restarts) for $K=2,\dots,15$ and score each
+# clustering with the **silhouette** in the space that was clustered,
 # $s=\frac{1}{N}\sum_i \frac{b_i-a_i}{\max(a_i,b_i)}$ ($a_i$: mean distance of image $i$ to its own cluster, $b_i$:
 # to the nearest other cluster), exact over all clustered images. We take **the space and the $K$ with the
 # highest silhouette**. No label is used. In the figure, the star marks the choice and the dotted vertical line
 # marks $K=10$, the number of classes (a reference only; it plays no part in the choice).
-#
-# Why the silhouette: it is the assignment's criterion for $K$, and it measures what k-means was asked to
+
+# %% [markdown]
+# **Why the silhouette.** It is the homework's criterion for $K$, and it measures what k-means was asked to
 # produce, compact clusters far from each other, in the geometry k-means used. Its limits: it does not depend on
 # the scale of a space but does depend on its shape (an embedding built to pull neighbours together, such as the
 # spectral or t-SNE coordinates, can score higher because it was built to be clustered), and it rewards
@@ -261,17 +266,18 @@ plt.tight_layout(); plt.show()
 
 # %% [markdown]
 # **Answer (silhouette against K, and the choice).** Five of the eight spaces never separate well: pixels, the
-# PCA spaces, the pooled features and the bag of codes stay at 0.04-0.33 for every $K$. The mean embedding
-# scores high only at $K=2$ (0.541 on MNIST, 0.561 on Fashion-MNIST) and falls with $K$ (to 0.265 on MNIST), a
-# coarse split of a summary that has lost where the tokens are. The two neighbourhood embeddings stay high for
-# $K$ near ten, the spectral coordinates highest: **0.599 at K=13 on MNIST** and **0.639 at K=11 on
+# PCA spaces, the pooled features and the bag of codes stay between 0.040 and 0.324 for every $K$. The mean
+# embedding scores high only at $K=2$ (0.541 on MNIST, 0.561 on Fashion-MNIST) and falls with $K$ (to 0.265 on
+# MNIST), a coarse split of a summary that has lost where the tokens are. The two neighbourhood embeddings stay
+# high for $K$ near ten, the spectral coordinates highest: **0.599 at K=13 on MNIST** and **0.639 at K=11 on
 # Fashion-MNIST**, ahead of the runner-up, the mean embedding at $K=2$ (0.541 and 0.561), and of the t-SNE map's
 # best (0.501 and 0.485). So the label-free choice is the spectral space, with $K=13$ for MNIST and $K=11$ for
-# Fashion-MNIST (one k-means seed per $K$, the best of 4 starts). On MNIST, $K=11$, 12 and 13 lie within 0.003 of each other (0.597,
-# 0.596, 0.599): the silhouette says "about a dozen well-separated groups", not which dozen, and the seed check
-# below shows what that means. Part of the spectral space's lead is by construction: its rows are unit vectors
-# from a neighbourhood graph, built so that connected groups become tight. The silhouette compares how
-# clusterable each space was made, not how close its clusters are to the classes; only the labels can say that.
+# Fashion-MNIST (one k-means seed per $K$, the best of 4 starts). On MNIST, $K=11$, 12 and 13 lie within 0.003
+# of each other (0.597, 0.596, 0.599): the silhouette says "about a dozen well-separated groups", not which
+# dozen, and the seed check below shows what that means. Part of the spectral space's lead is by construction:
+# its rows are unit vectors from a neighbourhood graph, built so that connected groups become tight. The
+# silhouette compares how clusterable each space was made, not how close its clusters are to the classes; only
+# the labels can say that.
 
 # %% [markdown]
 # ### What the labels say about these choices (evaluation only)
@@ -280,7 +286,11 @@ plt.tight_layout(); plt.show()
 # images whose cluster name is their label, $\mathrm{purity}=\frac1N\sum_c \max_y n_{cy}$. It is defined for any
 # $K$ and grows with $K$ (1 at one cluster per image), so it is compared at equal or similar $K$. For $K=10$ we
 # also print the standard **clustering accuracy**: agreement after the best one-to-one matching of clusters to
-# labels (Hungarian algorithm, `scipy.optimize.linear_sum_assignment`). NMI and ARI (sklearn) need no naming.
+# labels (Hungarian algorithm, `scipy.optimize.linear_sum_assignment`). Two scores need no naming (sklearn):
+# **NMI**, the mutual information between clusters and labels divided by the mean of their entropies (0 when
+# independent, 1 when the two partitions agree up to renaming), and **ARI**, the share of image pairs on which
+# clusters and labels agree (same group or not), corrected for chance: 1 for identical partitions, about 0 for
+# a random clustering.
 # The **oracle** row is the space with the best $K=10$ accuracy: what choosing with the labels would give, a
 # ceiling for these spaces that an unsupervised pipeline cannot reach by construction.
 
@@ -313,25 +323,27 @@ for name, s in SETS.items():
 # %% [markdown]
 # **Answer (what the labels say).** On MNIST the label-free choice reaches **purity 0.787** (NMI 0.732, ARI
 # 0.602; one k-means run). Choosing the space with the labels would have picked the t-SNE map, with $K=10$
-# accuracy **0.862**: about 7 points that an unsupervised pipeline cannot buy. On Fashion-MNIST the label-free
-# choice is the oracle's space: purity **0.647** at $K=11$ ($K=10$ accuracy 0.605).
+# accuracy **0.862** against the spectral space's 0.787: 7.5 points that an unsupervised pipeline cannot buy. On
+# Fashion-MNIST the label-free choice is the oracle's space: purity **0.647** at $K=11$ ($K=10$ accuracy 0.605).
 #
-# The $K=10$ columns show what the features are worth (one k-means seed each; the seed check below moves one
-# $K=10$ accuracy by 4 points, so only gaps well beyond that count). Flattened tokens and raw pixels are within
-# that noise (MNIST 0.590 against 0.537, Fashion-MNIST 0.551 against 0.575, in opposite orders). Every pooling
-# that throws away where a token sits, wholly or down to a $3\times3$ grid, is much worse (3x3 average 0.316, mean
-# embedding 0.224, bag of codes 0.271): a token encodes a local stroke fragment, and the class is their
-# arrangement (a "6" and a "9", for instance, could use similar tokens in different places; not checked here). The neighbourhood embeddings do best
-# (spectral 0.787, t-SNE 0.862), because a digit class is an elongated, curved set that k-means' convex cells
-# fit only after the graph or the map has straightened it. Both embeddings are made for these 5,000 images: a
-# new image has no coordinates until they are recomputed, which is enough for pseudo-labelling a fixed set.
+# The $K=10$ purities show what the features are worth, with one k-means seed each; the seed check below moves
+# Fashion-MNIST's $K=10$ accuracy by 4 points (0.605 against 0.562-0.565), so only larger gaps count. Flattened
+# tokens and raw pixels are within that noise (MNIST 0.590 against 0.537, Fashion-MNIST 0.551 against 0.575, in
+# opposite orders). Every pooling that throws away where a token sits, wholly or down to a $3\times3$ grid, is
+# much worse (MNIST: 3x3 average 0.316, mean embedding 0.224, bag of codes 0.271): a token likely encodes a local
+# stroke fragment, and the class is their arrangement (a "6" and a "9" could use similar tokens in different
+# places; not checked here). The neighbourhood embeddings do best (MNIST: spectral 0.787, t-SNE 0.862), because a
+# digit class is an elongated, curved set that k-means' convex cells fit only after the graph or the map has
+# straightened it. Both embeddings are made for these 5,000 images: a new image has no coordinates until they are
+# recomputed, which is enough for pseudo-labelling a fixed set.
 
 # %% [markdown]
 # ### Does the chosen K depend on k-means' seed?
 #
-# k-means starts from random centres (k-means++, best of 4 starts per $K$), and on MNIST the silhouettes of
-# $K=11$, 12 and 13 differ by 0.003. We repeat the sweep in the chosen space with other k-means seeds (the
-# features unchanged) and print the $K$ each seed's silhouette picks and that clustering's purity.
+# k-means starts from random centres (k-means++, which draws them spread apart; best of 4 starts per $K$), and
+# on MNIST the silhouettes of $K=11$, 12 and 13 differ by 0.003. We repeat the sweep in the chosen space with
+# other k-means seeds (the features unchanged) and print the $K$ each seed's silhouette picks, that clustering's
+# purity, and the Hungarian accuracy of its $K=10$ clustering.
 
 # %%
 stability = {}
@@ -356,12 +368,13 @@ for name, s in SETS.items():
 # **Answer (seed).** On MNIST the chosen $K$ moves with k-means' seed: over seeds 0-4 the silhouette picks
 # **K = 13, 11, 13, 11 and 12**, because the best silhouettes of those seeds lie within 0.003 of each other
 # (0.597-0.600). The purity does not move: **0.785-0.788** for every seed, because the clusters beyond ten split
-# classes that are already clean (three clusters of 1s and two of 7s, as the table in Task 4 below shows) rather than separating mixed
-# ones. On Fashion-MNIST every seed picks $K=11$ with purity 0.647. So the $K=13$ used below is one draw of a
-# choice between 11 and 13, and the number worth reporting is the purity, stable to ±0.002 across seeds. We
-# re-ran only the chosen space; its silhouette lead over the next space (0.599 against the mean embedding's
-# 0.541 on MNIST, 0.639 against 0.561 on Fashion-MNIST) is far larger than these seed-to-seed changes. One more seed effect, in the reference row: the $K=10$ clustering of
-# Fashion-MNIST has Hungarian accuracy 0.605 with seed 0 but 0.562-0.565 with seeds 1-4.
+# classes that are already clean (three clusters of 1s and two of 7s, as the table in Task 4 below shows) rather
+# than separating mixed ones. On Fashion-MNIST every seed picks $K=11$ with purity 0.647. So the $K=13$ used below
+# is one draw of a choice between 11 and 13, and the number worth reporting is the purity, which moves by at most
+# 0.003 across seeds. We re-ran only the chosen space; its silhouette lead over the next space (0.599 against the
+# mean embedding's 0.541 on MNIST, 0.639 against 0.561 on Fashion-MNIST) is far larger than these seed-to-seed
+# changes. One more seed effect, in the reference column: the $K=10$ clustering of Fashion-MNIST has Hungarian
+# accuracy 0.605 with seed 0 but 0.562-0.565 with seeds 1-4.
 
 # %% [markdown]
 # ## Task 4 — Pseudo-labels and how good they are (homework 3.3, 3.5)
@@ -453,28 +466,29 @@ for name, s in SETS.items():
 
 # %% [markdown]
 # **Answer (quality of the pseudo-labels).** *MNIST, K=13:* most clusters are pure (those named 0, 2, 6, 7 and 8
-# are 93-97% one class), and the clusters beyond ten split easy classes by style (three clusters of 1s,
-# two of 7s) instead of separating hard ones. The errors are concentrated: the 4s and 9s fill two clusters that
-# are about half and half (47.1% / 50.1% and 47.6% / 43.9%), and one cluster of 808 images holds 3s, 5s and 8s
-# (56.4%, 26.5%, 15.3%): differences of a few pixels that a $7\times7$ token map barely resolves.
+# are 93-97% one class), and the clusters beyond ten split easy classes by style (three clusters of 1s, two of
+# 7s). The errors are concentrated (the confusion matrix's off-diagonal blocks): the 4s and 9s fill two clusters
+# about half and half (47.1% / 50.1% and 47.6% / 43.9%), and one cluster of 808 images holds 3s, 5s and 8s
+# (56.4%, 26.5%, 15.3%), differences of a few pixels that a $7\times7$ token map barely resolves.
 # *Fashion-MNIST, K=11:* trousers (99.1%), bags (98.1%, 92.3%), one sandal (92.2%) and one boot cluster (93.7%)
 # are clean; other footwear mixes (cluster 0: 63.6% boots, 29.0% sneakers; cluster 4, named Sneaker: 36.7%
-# sandals). The upper-body garments share two mixed clusters, so no cluster is named "Coat" by all labels and every coat gets a wrong
-# pseudo-label.
+# sandals). The upper-body garments share two mixed clusters, so no cluster is named "Coat" by all labels and
+# every coat gets a wrong pseudo-label (the matrix's empty Coat column).
 #
-# Naming from 10 examples per cluster (130 and 110 labels read instead of 5,000) costs little: the share of
-# right pseudo-labels falls from **0.787 to 0.783 ± 0.002** on MNIST and from **0.647 to 0.635 ± 0.005** on
-# Fashion-MNIST (mean ± s.e. over 5 draws). Ten examples find the majority of a clean cluster almost surely;
-# they disagree with it only where a cluster is nearly tied, and there the other name is almost as right (draw 0
-# names the mixed Fashion-MNIST cluster 6 "T-shirt" instead of "Shirt", 18.4% against 32.1%; on MNIST, two
-# changed names cost 0.007).
+# Naming from 10 examples per cluster (130 and 110 labels read, not 5,000) costs little: the share of right
+# pseudo-labels falls from **0.787 to 0.783 ± 0.002** on MNIST and from **0.647 to 0.635 ± 0.005** on
+# Fashion-MNIST (mean ± s.e. over 5 draws). Ten examples disagree with the majority only in nearly tied
+# clusters, where the other name is almost as right: draw 0 names the mixed Fashion-MNIST cluster 6 "T-shirt"
+# instead of "Shirt" (18.4% against 32.1%); on MNIST, the two names changed in draws 2-4 cost
+# 0.787 − 0.780 = 0.007.
 
 # %% [markdown]
 # ## Task 5 — t-SNE of the latent features (homework 3.5)
 #
-# The 2-d t-SNE map of Task 2 (sklearn, perplexity 30, PCA initialisation, of the flattened $z_q$ reduced by
-# PCA to 50 dims), all clustered images, coloured once by the true label and once by the pseudo-label cluster
-# of the label-free choice (clustered in its own space; the map is only the picture).
+# The homework asks for a t-SNE picture of the latent space. We show the 2-d t-SNE map of Task 2 (sklearn,
+# perplexity 30, PCA initialisation, of the flattened $z_q$ reduced by PCA to 50 dims) for all clustered images,
+# coloured once by the true label and once by the pseudo-label cluster of the label-free choice (clustered in its
+# own space; the map is only the picture).
 
 # %%
 fig, axes = plt.subplots(2, 2, figsize=(11, 10))
@@ -495,23 +509,25 @@ plt.tight_layout(); plt.show()
 # %% [markdown]
 # **Answer (t-SNE).** On MNIST the map of the 5,000 training images has separate islands for 0, 1, 2, 3, 6 and
 # 8, the 5s next to the 3s, and one band where 4 and 9 run into each other, with the 7s beside it. Coloured by
-# the spectral clusters (computed in their own space; the map is only the picture), the islands coincide with
-# clusters, the long arc of 1s is cut into three clusters and the 7s into two, and the 4-9 band is cut *across*
-# the classes into two clusters: the picture of the 4/9 mixtures of Task 4. On Fashion-MNIST, trousers, the two
-# kinds of bag and the footwear form their own regions (footwear cut into two boot clusters, a sneaker-sandal
-# and a sandal cluster); T-shirts and dresses form lobes of their own, while pullover, coat and shirt overlap in one
-# large region, which the clusters cut into two mixed upper-body clusters (the T-shirt and dress lobes get clusters
-# of their own). No 2-d picture untangles classes that the
-# features do not separate: shirt against pullover against coat is texture and detail, the information the
-# VQ-VAE blurs away (Task 1).
+# the spectral clusters, the islands coincide with clusters, the long arc of 1s is cut into three clusters and
+# the 7s into two, and the 4-9 band is cut *across* the classes into two clusters: the picture of the 4/9
+# mixtures of Task 4. On Fashion-MNIST, trousers, the two kinds of bag and the footwear form their own regions
+# (footwear cut into two boot clusters, a sneaker-sandal and a sandal cluster), and T-shirts and dresses form
+# lobes that get clusters of their own, while pullover, coat and shirt overlap in one large region, which the
+# clusters cut into two mixed upper-body clusters. No 2-d picture untangles classes that the features do not
+# separate: shirt against pullover against coat is texture and detail, the information the VQ-VAE blurs away
+# (Task 1).
 
 # %% [markdown]
 # ## Task 6 — The same classifier, trained on true labels and on pseudo-labels (homework 3.4, 3.5)
 #
-# `helpers.classifier.SmallCNN` (width 16), Adam with a one-cycle schedule, random shifts of up to 2 pixels,
-# 3 epochs on the 5,000 clustered training images, the same seed in every run: only the targets differ. Every
-# classifier is tested on the true labels of the test set.
-#
+# The homework asks us to train a classifier twice, once on the true labels and once on the pseudo-labels, and
+# to compare the two. We use `helpers.classifier.SmallCNN` (width 16), Adam with a one-cycle schedule (the
+# learning rate rises, then decays), random shifts of up to 2 pixels, 3 epochs on the 5,000 clustered training
+# images, and the same seed in every run: only the targets differ. Every classifier is tested on the true labels
+# of the test set.
+
+# %% [markdown]
 # **Why the kind of label error matters.** A classifier trained with cross-entropy estimates the distribution
 # of the labels it is shown, $\tilde p(y\mid x)$, and predicts its arg-max. If a share $\varepsilon$ of the
 # labels is flipped *uniformly* to one of the other $C-1$ classes, whatever the image, then
@@ -590,21 +606,19 @@ plt.tight_layout(); plt.show()
 # **Answer (what the pseudo-labels are worth).** Trained on the true labels, the classifier reaches **0.962** on
 # MNIST and **0.785** on Fashion-MNIST; trained on the all-label pseudo-labels, **0.789** and **0.644** (one
 # training run each), as accurate on the test set as the pseudo-labels were on the training set (0.787, 0.647).
-# The control shows that the share of wrong labels is not what costs: with the same share wrong but flipped
-# uniformly (21.3% and 35.3%), the classifier still reaches **0.952 ± 0.002** and **0.762 ± 0.001** (± s.e. over
-# 3 draws of the flips), 1 and 2 points below the true labels instead of 17 and 14. Uniform noise leaves the
-# arg-max of $\tilde p(y\mid x)$ in place and is largely averaged away; cluster-structured noise moves it, and the
-# network most likely learns the clusters' rule (4 against 9 by cluster, coats as pullovers; no confusion matrix
-# of its test predictions is shown here).
+# The share of wrong labels is not what costs: with the same share wrong but flipped uniformly (21.3% and
+# 35.3%), the classifier still reaches **0.952 ± 0.002** and **0.762 ± 0.001** (± s.e. over 3 draws of the
+# flips), 1 and 2 points below the true labels instead of 17 and 14 (0.962 − 0.789, 0.785 − 0.644). Uniform
+# noise leaves the arg-max of $\tilde p(y\mid x)$ in place; cluster-structured noise moves it, and the network
+# most likely learns the clusters' rule (4 against 9 by cluster, coats as pullovers; its test confusion matrix
+# is not shown).
 #
 # In every pseudo-label run (both namings, both $K$, every draw) the test accuracy lies within 0.009 of the
-# training labels' accuracy (the figure's diagonal): over the narrow range these runs cover, a point of
-# pseudo-label accuracy is a point of classifier accuracy. Naming from 10 examples costs 0.000 ± 0.000 (MNIST)
-# and 0.005 ± 0.007 (Fashion-MNIST) of test accuracy; that ± covers only the five naming draws (on MNIST they give
-# just two distinct label sets), not training noise, since every classifier trains from the same seed. So
-# differences of under a point between these runs are not resolved. Every run trains for the same three epochs:
-# the absolute accuracies are those of a short training; the comparison between label sets is what this
-# measures.
+# training labels' accuracy, on the figure's diagonal: a point of pseudo-label accuracy is a point of
+# classifier accuracy, over the narrow range these runs cover. Naming from 10 examples costs 0.000 ± 0.000
+# (MNIST) and 0.005 ± 0.007 (Fashion-MNIST) of test accuracy; that ± covers only the five naming draws, not
+# training noise (every classifier trains from the same seed), so differences under a point are not resolved.
+# All runs train for three epochs: the absolute accuracies are those of a short training.
 
 # %% [markdown]
 # ## Summary
