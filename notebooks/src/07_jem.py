@@ -266,11 +266,14 @@ models, records = {}, {}
 for method in ("jem", "jempp"):
     models[method], records[method] = load_or_train(method)
     r, s = records[method], records[method]["sampler"]
-    start = "replay buffer + 5% noise" if s["buffer_size"] else f"fresh class-GMM draws ({s['gmm_covariance']} cov.)"
+    o = r["optimizer"]
+    start = (f"a replay buffer of {s['buffer_size']:,} + {s['reinit']:.0%} noise" if s["buffer_size"]
+             else f"fresh class-GMM draws ({s['gmm_covariance']} cov.)")
     step = "SGLD" if s["bound"] is None else f"proximal SGLD (bound {s['bound']})"
-    print(f"{method}: {s['n_steps']} {step} steps per iteration from {start}; stopped by a "
-          f"{r['train_seconds'] / 60:.0f}-minute wall-clock cap after {r['iterations']} iterations; "
-          f"held-out accuracy {r['heldout_accuracy']:.3f}")
+    print(f"{method}: {s['n_steps']} {step} steps per iteration (alpha {s['step_size']}, sigma {s['noise_scale']}) "
+          f"from {start}; {o['name']} lr {o['lr']:g}, batch {o['batch']}, lambda {o['px_weight']}, shifts <= "
+          f"{o['shift']} px; stopped by a {r['train_seconds'] / 60:.0f}-minute wall-clock cap after "
+          f"{r['iterations']} iterations; held-out accuracy {r['heldout_accuracy']:.3f}")
 
 # %% [markdown]
 # ## Training curves of JEM and JEM++ (Task 2.6: loss and accuracy)
@@ -548,7 +551,7 @@ for (a, b), (only_a, only_b, p) in tests.items():
 # ## About this run
 #
 # Profile `full` on a CPU with one thread (the set-up cell prints the device and the library versions); the
-# whole notebook ran in 126 s (`notebooks/timings.json`, 2026-12-04). Checkpoints loaded:
+# whole notebook ran in 124 s (`notebooks/timings.json`, 2026-12-05). Checkpoints loaded:
 # `mnist_classifier.pt` (the pretrained classifier), `jem_jem.pt` and `jem_jempp.pt` with their samples
 # `jem_jem_samples.pt` and `jem_jempp_samples.pt`; each has a JSON record beside it in `checkpoints/` (command,
 # sampler and optimiser settings, curves, CPU time). Both were trained by `scripts/train_jem.py`, seed 0,
