@@ -212,9 +212,10 @@ print(f"loss: first step {losses[0]:.4g}, mean of the last 500 steps {np.mean(lo
       f"the irreducible part E|z|^2 / sigma^2 - E|grad log q|^2 is close to 2 / sigma^2 = {NOISE_PART:.4g}")
 
 
-def loss_excess(losses, s):
-    """The DSM loss minus its noise part 2 / s^2, i.e. E|s|^2 + 2 E[s . z / s]: 0 for s = 0, -E|grad log q|^2 at best."""
-    return np.asarray(losses) - 2 / s ** 2
+def loss_excess(losses, sigma):
+    """The DSM loss minus its noise part 2 / sigma^2, i.e. E|s|^2 + 2 E[s . z] / sigma for the score s: 0 for s = 0,
+    -E|grad log q|^2 at best."""
+    return np.asarray(losses) - 2 / sigma ** 2
 
 
 def last_mean_se(v, n=500):
@@ -524,8 +525,8 @@ plt.show()
 #
 # Profile `full` on a CPU, two threads (the set-up cell prints the device and the library versions); the whole
 # notebook's wall time and date are recorded in `notebooks/timings.json`. No checkpoint is loaded: every network is
-# trained in the notebook from seed 0. Task 4's training as given took 95 s (10 ms per step, every step on all 10,000
-# points); that cost is why the faster recipe (Task 5 and the $\sigma$ sweep) uses minibatches of 1,000 (11-12 s per
+# trained in the notebook from seed 0. Task 4's training as given took 170 s (17 ms per step, every step on all 10,000
+# points); that cost is why the faster recipe (Task 5 and the $\sigma$ sweep) uses minibatches of 1,000 (17-18 s per
 # training; the cells print the times). `make verify NB=05` re-runs the notebook and checks that every printed line
 # reproduces. Library code lives in `helpers` (`distributions.Gaussian`, `samplers.langevin`, `data.swiss_roll`,
 # `score_matching`); the test suite checks the DSM minimiser on Gaussian data against
