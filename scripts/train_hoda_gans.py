@@ -4,8 +4,8 @@ WGAN (weight clipping), a WGAN-GP and a GAN with instance noise, all for the sam
 same 85% train split, two seeds each, resumable across sessions.
 
     OMP_NUM_THREADS=1 python scripts/train_hoda_gans.py --only classifier referee
-    OMP_NUM_THREADS=1 python scripts/train_hoda_gans.py --models gan wgan gan-noise --seed 0 --steps 10000 --resume
-    OMP_NUM_THREADS=1 python scripts/train_hoda_gans.py --models wgan-gp --seed 0 --steps 10000 --resume
+    OMP_NUM_THREADS=1 python scripts/train_hoda_gans.py --models gan wgan gan-noise --seed 0 --steps 20000 --resume
+    OMP_NUM_THREADS=1 python scripts/train_hoda_gans.py --models wgan-gp --seed 0 --steps 20000 --resume
     OMP_NUM_THREADS=1 python scripts/train_hoda_gans.py --models wgan-gp --seed 0 --rescore  # curves from snapshots
     OMP_NUM_THREADS=1 python scripts/train_hoda_gans.py --publish       # copy finished generators to checkpoints/
     OMP_NUM_THREADS=1 python scripts/train_hoda_gans.py --time 20       # ms per generator step, each model
@@ -27,7 +27,9 @@ Models (helpers.gan.make_hoda_trainer): generator DCGANGenerator(z 100, width 64
 128 channels, batch norm (GAN), none (clipped WGAN) or layer norm (WGAN-GP); recipes of the papers in
 helpers.gan.DEFAULTS / HODA_RECIPES. The width was chosen from timed pilots (ms per generator step, one thread):
 critic width 32: GAN 89, WGAN 242, WGAN-GP 412; critic width 64 (the WGAN-GP authors' MNIST critic, 1.03M
-parameters): 193, 644, 1,282. At width 32 four models x two seeds x 10,000 generator steps cost about 4.6 CPU h.
+parameters): 193, 644, 1,282. At width 32 four models x two seeds x 20,000 generator steps (notebook 09's comparison)
+cost 15.0 CPU h on one thread of this project's 2-core machine under two training processes (the records'
+cpu_seconds: GAN about 0.15, WGAN 0.37, WGAN-GP 0.69 CPU s per generator step).
 """
 from __future__ import annotations
 
@@ -337,7 +339,7 @@ def main(argv=None) -> int:
                    help="train the classifier / the referee, or score the control sets (into the referee's record)")
     p.add_argument("--models", nargs="+", choices=list(MODELS), default=[], help="generators to train (round robin)")
     p.add_argument("--seed", type=int, default=0, help="seed of the initial weights and of all training draws")
-    p.add_argument("--steps", type=int, default=10000, help="train each model up to this many generator steps")
+    p.add_argument("--steps", type=int, default=20000, help="train each model up to this many generator steps")
     p.add_argument("--eval-every", type=int, default=500, help="generator steps between scores and saved states")
     p.add_argument("--resume", action="store_true", help="continue from the saved training states")
     p.add_argument("--max-minutes", type=float, default=None,

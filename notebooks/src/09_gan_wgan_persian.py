@@ -5,16 +5,17 @@
 # (white ink on a black 28x28 canvas): a classic **GAN**, whose discriminator outputs the probability that an image
 # is real; a **WGAN** as in Arjovsky, Chintala and Bottou (2017), whose critic estimates a Wasserstein distance
 # under weight clipping; and, after discussing what is still wrong with the WGAN, its usual repair, the
-# **WGAN-GP** of Gulrajani et al. (2017). All of them use the same DCGAN generator and train for the same number
+# **WGAN-GP** of Gulrajani et al. (2017); and, as a control, the GAN with *instance noise*. All of them use the same
+# DCGAN generator and train for the same number
 # of *generator steps*, from two seeds each. We compare them by their samples, their training curves, and a few
-# scores of realism that we first test on images that are not digits.
-#
-# The networks are loaded from saved weights; set `RETRAIN = True` to train them here instead (slow on a
-# CPU; the cost is given in *About this run* at the end).
+# scores of realism that we first test on images that are not digits. The networks are loaded from saved weights
+# (`RETRAIN = True` trains them here instead).
 
 # %% setup
 
 # %%
+import inspect
+
 import numpy as np
 import torch
 import matplotlib.pyplot as plt
@@ -26,7 +27,7 @@ from helpers import checkpoints, classifier, data, gan, plotting, referee, scale
 RETRAIN = False                   # True: train the classifiers and the generators here
 SPLIT_SEED = 0
 SEEDS = [0, 1]                    # two training seeds per model
-STEPS = 10_000                    # generator steps of every model (the training script's --steps)
+STEPS = 20_000                    # generator steps of every model (the training script's --steps)
 N_EVAL = scaled(5000, 500)        # generated samples per model for the final scores
 N_CONTROL = scaled(1000, 300)     # images per control set
 N_MONITOR = 1000                  # samples scored along training (against the validation split)
@@ -34,6 +35,11 @@ STEPS_HERE = scaled(STEPS, 20)    # generator steps trained here when RETRAIN (s
 N_TRAIN_HERE = scaled(None, 640)  # training digits used when training here (None: all)
 MODELS = {"GAN": "gan", "WGAN": "wgan", "WGAN-GP": "wgan-gp", "GAN + instance noise": "gan-noise"}
 Z_DIM, WIDTH, CRITIC_WIDTH = 100, 64, 32
+
+
+def show_code(*functions):
+    """Display the source code of functions of the helper package."""
+    display(Markdown("\n".join(f"```python\n{inspect.getsource(f)}```" for f in functions)))
 
 
 def checkpoint_file(name, seed):
@@ -48,9 +54,8 @@ def checkpoint_file(name, seed):
 # (Khosravi and Kabir, "Introducing a very large dataset of handwritten Farsi digits and a study on their
 # varieties", *Pattern Recognition Letters* 28 (2007) 1133-1141; public copy
 # [github.com/amir-saniyan/HodaDatasetReader](https://github.com/amir-saniyan/HodaDatasetReader), free for
-# research and non-commercial use). It is published as three files of binary scans of varying sizes; we
-# use two of them, 42,352 digits (the published training file is not in the offline copy of the data). 42,352 digits are ample for the
-# homework's own 85/10/5 split, which we draw from them, so the published train/test division plays no role here.
+# research and non-commercial use). It is published as binary scans of varying sizes; we use 42,352 of them
+# (which files: *About this run*), ample for the homework's own 85/10/5 split, which we draw from them.
 
 # %% [markdown]
 # **Bringing each scan to 28x28.** A digit whose longer side exceeds 20 pixels is shrunk to fit (aspect
@@ -121,39 +126,37 @@ plt.show()
 # ## How to tell whether samples are digits
 #
 # Before training anything we need an instrument that says how close a set of generated images is to real
-# digits, and we must check that it rejects images that are obviously not digits. A first attempt shows why.
-# A small CNN trained on the Hoda training split (`helpers.classifier.SmallCNN`) is
-# right on about 99% of held-out digits, but its softmax was trained only on digits: on an image unlike any
-# digit nothing makes it flat, and the next cell finds it confident on pure pixel noise. So we use these scores,
-# each read against **controls** (sets of images whose answer we know):
+# digits, and we must check that it rejects images that are obviously not digits. A small CNN trained on the Hoda
+# training split (`helpers.classifier.SmallCNN`) is right on about 99% of held-out digits, but its softmax was
+# trained only on digits, so nothing makes it flat on an image unlike any digit: the next cell finds it confident
+# on pure pixel noise. We therefore use these scores, each read against **controls**, image sets whose answer we
+# know:
 #
 # - **FD, the Fréchet distance** between Gaussians fitted to the features of two image sets,
 #   $$\mathrm{FD}=\|\mu_1-\mu_2\|^2+\mathrm{Tr}\big(\Sigma_1+\Sigma_2-2(\Sigma_1\Sigma_2)^{1/2}\big),$$
-#   always against the 2,118 test digits; lower is closer. The features are the classifier's 128
-#   *penultimate features*: the activations of its last hidden layer, the one just before the output layer.
-#   FD is the analogue of the usual GAN score **FID** (Fréchet *Inception* Distance), which takes the
-#   penultimate features of Inception, a large classifier of natural photographs; here a network that knows
-#   Persian digits takes its place.
+#   always against the 2,118 test digits; lower is closer. The features are the classifier's 128 *penultimate
+#   features* (its last hidden layer). This is the usual GAN score FID, with a network that knows Persian digits
+#   in place of the photograph classifier Inception.
 
 # %% [markdown]
-# - **FD in a second feature space**: the 84 penultimate features of a LeNet-5 of another architecture, trained
-#   from another seed (`helpers.referee.LeNet5`). A ranking that holds in both spaces is not an artefact of one
-#   feature extractor.
-# - **The referee's digit share.** That LeNet-5 has an eleventh class, *not a digit*, trained on four kinds of
-#   non-digits made on the fly: pixel noise at the data's ink fraction, smooth blobs, random pen strokes, and
-#   chimeras cut from two digits of different classes. An image counts as a digit when the referee's top class
-#   is one of the ten digits with probability at least 0.9.
-# - **A classifier two-sample test (C2ST)**: a fresh small CNN is trained to tell 2,000 generated images from
-#   2,000 test digits and scored on images it did not train on (two folds). Accuracy 0.5 means it cannot tell
-#   them apart, 1.0 that it always can; the 95% interval is binomial.
-# - **A simple property, in several pieces**: the share of images whose ink falls into more than one connected
-#   piece: a handwritten Persian digit is one stroke, so this counts stray specks and broken strokes.
-
-# %% [markdown]
-# The controls (`helpers.referee.control_sets`, `N_CONTROL` images each, made from a seed the referee never
-# trained on): held-out real digits from the validation split, pixel noise, smooth blobs, random strokes, and
-# digits cut and mixed. An FD estimated from fewer images is larger (its covariances are noisier), so the last
-# row scores all validation digits: the floor for the generators' 5,000 samples.
+# The other scores and the controls:
+#
+# - **FD in a second feature space**: the 84 penultimate features of a LeNet-5, another architecture trained from
+#   another seed (`helpers.referee.LeNet5`), so that a ranking found in both spaces is not an artefact of one network.
+# - **The referee's digit share.** That LeNet-5 has an eleventh class, *not a digit*, trained on pixel noise, smooth
+#   blobs, random pen strokes and chimeras cut from two digits. An image counts as a digit when the referee's top
+#   class is a digit with probability at least 0.9.
+# - **A classifier two-sample test (C2ST)**: a fresh small CNN learns to tell 2,000 generated images from 2,000 test
+#   digits; its accuracy on images it did not train on is 0.5 when it cannot tell them apart and 1.0 when it always
+#   can (95% binomial interval). Two folds, each classifier trained on one half and scored on the other, so every one
+#   of the 4,000 images is scored by a classifier that did not see it; the controls use 1,000 images a side.
+# - **In several pieces**: the share of images whose ink falls into more than one connected piece. A handwritten
+#   Persian digit is one stroke, so this counts stray specks and broken strokes.
+#
+# The controls (`helpers.referee.control_sets`, drawn from a seed the referee never trained on) are held-out real
+# digits, pixel noise at the data's ink fraction, smooth blobs, random strokes, and digits cut and mixed. An FD
+# estimated from fewer images is larger (its covariances are noisier), so the last row scores all validation digits:
+# the floor for the generators' 5,000 samples.
 
 # %%
 clf = classifier.SmallCNN(width=16).to(device)
@@ -245,7 +248,8 @@ plt.show()
 #
 # $$\min_\theta\max_\phi\; V(\theta,\phi)=\mathbb E_{x\sim p_\text{data}}[\log D_\phi(x)]+\mathbb E_{z}[\log(1-D_\phi(G_\theta(z)))].$$
 #
-# For a fixed $G$ the best discriminator is $D^*(x)=p_\text{data}(x)/(p_\text{data}(x)+p_G(x))$, and then
+# For a fixed $G$ the best discriminator is $D^*(x)=p_\text{data}(x)/(p_\text{data}(x)+p_G(x))$ (for each $x$,
+# $a\log y+b\log(1-y)$ is largest at $y=a/(a+b)$), and substituting it gives
 # $V=2\,\mathrm{JS}(p_\text{data}\,\|\,p_G)-\log 4$: the generator minimises a Jensen–Shannon divergence.
 #
 # **Losses.** The discriminator minimises the binary cross-entropy with labels 1 (real) and 0 (fake),
@@ -256,35 +260,45 @@ plt.show()
 # the same number as the cross-entropy of the probability without its overflow.
 
 # %% [markdown]
-# **Networks and hyper-parameters** (DCGAN, Radford et al. 2016).
-# - Generator `helpers.gan.DCGANGenerator`: $z\in\mathbb R^{100}$ → linear to 6,272 units → batch norm over them,
-#   ReLU → reshaped to a 128-channel 7x7 map → transposed convolution (4x4, stride 2) to 64x14x14 → batch norm, ReLU → transposed convolution to
-#   1x28x28 → **sigmoid**: pixels in $[0,1]$. Samples are binarised at 0.5 for display and scoring, as the data
-#   are (a hard threshold inside the generator would have zero gradient).
-# - Discriminator `helpers.gan.DCGANDiscriminator`: three 5x5 convolutions of stride 2, 28 → 14 → 7 → 4 pixels
-#   with 32 → 64 → 128 channels, LeakyReLU(0.2), batch norm after the second and third, a linear layer to one
-#   logit, sigmoid at the end. The same network without the sigmoid is the WGANs' critic, so the models differ
-#   only in the loss, the optimiser and the critic's normalisation (half the width of the WGAN-GP authors' MNIST
-#   critic).
-# - DCGAN initialisation: weights $\sim\mathcal N(0,0.02^2)$, normalisation scales $\sim\mathcal N(1,0.02^2)$,
-#   biases 0 (`gan.init_weights`).
-# - Adam with learning rate $2\cdot10^{-4}$ and $\beta_1=0.5$ for both players (the DCGAN setting: the default
-#   $\beta_1=0.9$ keeps too much momentum in a game whose gradient field rotates), one discriminator step per
-#   generator step, batch size 64. Batch size 64 and learning rate $2\cdot10^{-4}$ are DCGAN's published
-#   settings, which its authors found to work across image data sets of this scale; we use them untuned, so the
-#   comparison below is between the recipes as published, not between tuned models.
+# **Networks** (DCGAN, Radford et al. 2016; `helpers.gan`):
+#
+# | | generator `DCGANGenerator` | discriminator `DCGANDiscriminator` |
+# |---|---|---|
+# | input | noise $z\in\mathbb R^{100}$, $z\sim\mathcal N(0,I)$ | image, 1x28x28 |
+# | layer 1 | linear to 6,272 units, batch norm, ReLU, reshaped to 128x7x7 | 5x5 convolution, stride 2, to 32x14x14, LeakyReLU(0.2) |
+# | layer 2 | 4x4 transposed convolution, stride 2, to 64x14x14, batch norm, ReLU | 5x5 convolution to 64x7x7, batch norm, LeakyReLU |
+# | layer 3 | 4x4 transposed convolution to 1x28x28, **sigmoid** | 5x5 convolution to 128x4x4, batch norm, LeakyReLU |
+# | output | pixels in $[0,1]$ | linear to one logit; $D(x)$ is its sigmoid |
+#
+# Samples are binarised at 0.5 for display and scoring, as the data are (a hard threshold inside the generator would
+# have zero gradient). The WGANs' critic is the same network without the sigmoid and with another normalisation
+# (below), so the three models differ only in the loss, the optimiser and the critic's normalisation. Weights start
+# from DCGAN's initialisation: $\mathcal N(0,0.02^2)$ weights, normalisation scales $\mathcal N(1,0.02^2)$, zero
+# biases (`gan.init_weights`).
 
 # %% [markdown]
-# **Comparing at equal generator steps.** Every model takes 10,000 generator steps. The GAN's discriminator takes
+# **Hyper-parameters, and why.** We use DCGAN's published settings untuned (nothing was tried on this data), so the
+# comparison below is between the recipes as published, not between tuned models:
+# - Adam with learning rate $2\cdot10^{-4}$ and $\beta_1=0.5$ for both players. The DCGAN authors found the default
+#   $\beta_1=0.9$ made training oscillate: with much momentum a player keeps moving towards where the other player
+#   *was*, and in a game each update moves the other's target.
+# - One discriminator step per generator step, so that neither player runs far ahead; the non-saturating loss keeps
+#   the generator's gradient useful even when the discriminator is ahead.
+# - Batch size 64, large enough for stable batch-norm statistics. Batch norm in the generator (not on its output
+#   layer) is what the DCGAN authors needed for a deep generator to start learning at all.
+
+# %% [markdown]
+# **Comparing at equal generator steps.** Every model takes `STEPS` generator steps. The GAN's discriminator takes
 # one step per generator step; the WGANs' critics take five, so they see five times as many batches and cost more
 # per step. Equal generator steps compare what the generators learned from an equal number of updates; the curves
-# below also show the same scores against CPU seconds, the other fair axis.
+# below also show the same scores against CPU seconds, the other fair axis. A fourth model, **GAN + instance
+# noise**, is the GAN with a small change to its discriminator's inputs, explained in its own section at the end.
 #
-# **The binary-pixel cue.** Real Hoda pixels are exactly 0 or 1, generated ones never are (a sigmoid does not
-# reach its limits), so a discriminator can tell any fake by its grey levels alone, whatever its shape. As a
-# control we also train the GAN with **instance noise**: $\mathcal N(0,0.1^2)$ noise added to every input of the
-# discriminator, real and generated alike (`gan.instance_noise`), which makes both continuous and weakens the
-# cue (same seeds, same steps).
+# **The code.** One round of training is one `critic_step` (repeated five times for the WGANs) and one
+# `generator_step`; the same two functions of `helpers.gan` serve every model, branching on `kind`:
+
+# %%
+show_code(gan.critic_step, gan.generator_step)
 
 # %%
 def train_here(name, seed):
@@ -334,17 +348,44 @@ def show_samples(label, seed=SEEDS[0], n=60):
     plotting.image_grid(gan.binarize(s), nrow=12, ax=axes[1], title=f"{label}: binarised at 0.5 (like the data)")
     plt.tight_layout()
     plt.show()
+    model_summary(label)
+
+
+def model_summary(label):
+    """Per seed: the record's final scores and, for the GANs, the discriminator's mean outputs late in training."""
+    for seed in SEEDS:
+        rec, h = records[label, seed], records[label, seed]["history"]
+        m = rec["metrics"]
+        parts = ([f"test FD {m['fd']:.1f} (classifier) / {m['fd_referee']:.1f} (referee)",
+                  f"digit share {m['digit_share']:.2f}", f"C2ST {m['c2st_accuracy']:.3f}"] if m else ["no final scores"])
+        if "d_real" in h:
+            late = slice(len(h["step"]) // 2, None)
+            parts.append(f"second half of training: mean D(x) {np.mean(h['d_real'][late]):.3f}, "
+                         f"mean D(G(z)) {np.mean(h['d_fake'][late]):.3f}")
+        print(f"{label}, seed {seed}, {rec['generator_steps']:,} generator steps: " + ", ".join(parts))
 
 
 n_params = lambda m: sum(p.numel() for p in m.parameters())  # noqa: E731
 print(f"{len(generators)} generators, generator steps: {sorted({r['generator_steps'] for r in records.values()})}")
 print(f"generator: {n_params(gan.DCGANGenerator(Z_DIM, WIDTH)):,} parameters | discriminator / critic: "
       + ", ".join(f"{norm} norm {n_params(gan.DCGANCritic(CRITIC_WIDTH, norm=norm)):,}" for norm in ("batch", "layer", "none")))
+for label in MODELS:
+    c = records[label, SEEDS[0]]["config"]
+    extra = {"clip": "weights clipped to +-{:g}", "gp_weight": "gradient penalty lambda {:g}",
+             "noise_std": "instance noise std {:g}"}
+    print(f"{label}: {c['optimizer']} lr {c['lr']:g}" + (f", betas {tuple(c['betas'])}" if c["betas"] else "")
+          + f", batch {c['batch_size']}, {c['n_critic']} critic step(s) per generator step"
+          + "".join(", " + fmt.format(c[k]) for k, fmt in extra.items() if c.get(k)))
 show_samples("GAN")
 
 # %% [markdown]
-# *The grid above:* 60 samples of the GAN (seed 0), left the generator's raw sigmoid outputs, right the same
-# samples binarised at 0.5 as the data are.
+# **Answer.** After 20,000 generator steps many of the GAN's samples are readable Persian digits (grid above), some
+# with ragged edges, stray specks or a filled blob. The referee names 54% and 57% of them as digits (seeds 0 and 1;
+# real held-out digits: 95%), and their FD to the test digits is 36.4 and 34.0, far below the non-digit controls
+# (198 and more) but well above real digits (3.32). The discriminator wins throughout: over the second half of
+# training its mean output is 0.961 on real digits and 0.038-0.039 on generated ones, far from the 0.5 of a
+# discriminator that cannot tell them apart. The generator improves all the same (training curves below), because the
+# non-saturating loss $-\log D(G(z))$ has its largest gradient exactly where $D(G(z))$ is small.
 
 # %% [markdown]
 # ## Task 4.3 — A WGAN, per the paper
@@ -376,13 +417,18 @@ show_samples("GAN")
 # clipped critic). Our choice, not the paper's (its DCGAN critic kept batch norm): the critic has no normalisation
 # layer, since a batch-norm layer divides by the batch's spread and so could undo the bound that clipping puts on
 # each layer. The critic's objective,
-# $\mathbb E f(x)-\mathbb E f(G(z))$ on the current batches, is logged as the WGAN's estimate of the distance.
+# $\mathbb E f(x)-\mathbb E f(G(z))$ on the current batches, is logged as the WGAN's estimate of the distance. The
+# clipping itself is three lines:
 
 # %%
+show_code(gan.clip_weights)
 show_samples("WGAN")
 
 # %% [markdown]
 # ### What is still wrong with the WGAN
+#
+# *The grid above:* after 20,000 generator steps the clipped WGAN (seed 0) draws thick, lumpy strokes. A few read as
+# digits (shapes of ۱, ۷ and ۸ among them); most are malformed, with bulges, doubled strokes or loose specks.
 #
 # Each trained critic was measured at the end of training: the share of the clipped critic's weights that
 # sit at the bound $\pm c$, and the norm of the critic's gradient with respect to its input on 1,000 validation
@@ -403,29 +449,33 @@ for label in ("WGAN", "WGAN-GP"):
               f"{c['score_real_minus_generated']:.3g}")
 
 # %% [markdown]
-# **Answer.** Three problems, as far as these runs show. First, clipping bounds each weight, not the function, so
-# the critic is $K$-Lipschitz for an unknown $K$ and its estimate has no fixed scale: it ends at 0.0818 and 0.114
-# (seeds 0 and 1), the WGAN-GP's critic, with far better samples, at 1.61 and 1.7. The input-gradient norms do not
-# explain the gap (clipped critic 1.41 / 1.40 and 1.06 / 1.05 on real / generated images, the WGAN-GP's 1.26 / 1.11
-# and 1.36 / 1.17): with slopes of the same size, the small estimate says the clipped critic separates the two sets
-# far less than a good critic would, so it is far from the optimum it is meant to approach. Second, training is
-# unstable and slow: the FD falls fast at first and then wanders (training curves below), and after 10,000
-# generator steps the samples (grid above) are blobs and fragments; whether the small learning rate without
-# momentum or the weak critic is to blame, these runs do not separate. Third (the WGAN-GP paper's point, not tested
-# here), a critic boxed into $[-0.01, 0.01]$ tends towards overly simple functions. Whether 12.2% or 80.3% of the
-# weights sit at the bound, the samples are similarly poor.
+# **Answer.** Three problems, each visible in these runs.
 #
+# 1. **A critic that barely separates the two sets.** Clipping bounds each weight, not the function, so the critic is
+#    $K$-Lipschitz for an unknown $K$ and estimates at best $K\cdot W_1$. A function's Lipschitz constant is at least
+#    its gradient norm, and the clipped critic's input-gradient norms are about 1 (medians 0.965 and 0.871 on real
+#    digits), so $K$ is at least about 1. Yet its estimate of the distance ends at 0.0367 and 0.033 (seeds 0 and 1),
+#    against 1.27 and 1.24 for the WGAN-GP's critic, whose generator is much closer to the data. The clipped critic
+#    is far from the optimum it is meant to approach, and its gradient guides the generator poorly.
+# 2. **Slow, unstable learning.** Early on it wanders: its digit share spiked near step 1,500 and fell back to zero
+#    (top middle panel below), and its validation FD rose between 2,500 and 5,000 steps (569 → 647 and 521 → 658).
+#    Then it improves steadily but slowly, to a validation FD of 223 and 262 at 20,000 steps (table below),
+#    where the WGAN-GP stood after 1,000 steps (221 and 235).
+# 3. **Clipping can waste the critic's capacity.** 5.5% and 14.8% of the weights sit at $\pm c$; the WGAN-GP
+#    paper shows that a critic boxed into $[-0.01, 0.01]$ learns overly simple functions (not tested here).
+#
+# Whether clipping or the slow optimiser (RMSProp at $5\cdot10^{-5}$) causes these, these runs do not separate.
 # Remedies: a gradient penalty (WGAN-GP, next), **spectral normalisation** of the critic's layers (Miyato et al.,
-# 2018: each weight matrix divided by its largest singular value, making every layer 1-Lipschitz), or a clipping
+# 2018: each weight matrix divided by its largest singular value, so that every layer is 1-Lipschitz), or a clipping
 # bound tuned to the network.
 
 # %% [markdown]
 # ### The remedy: WGAN-GP
 #
-# A differentiable function is 1-Lipschitz iff its gradient norm is at most 1 everywhere, and the optimal
-# critic has gradient norm 1 on the straight lines between coupled points of $p_\text{data}$ and $p_G$ (pairs
-# $(x, G(z))$ that the optimal transport plan of $W_1$ matches, a real digit with the generated image it moves
-# to). Gulrajani et al. therefore drop clipping and add a soft constraint on random points of those lines:
+# A differentiable function is 1-Lipschitz if and only if its gradient norm is at most 1 everywhere, and the optimal
+# critic has gradient norm 1 on straight lines between real and generated images (between each real digit and the
+# generated image that the optimal transport moves onto it, the pairing of the two sets that achieves $W_1$). Gulrajani et al. therefore drop clipping and add a soft
+# constraint at random points between a real and a generated image:
 #
 # $$L_\text{critic}=\mathbb E_{z}[f(G(z))]-\mathbb E_{x}[f(x)]+\lambda\,\mathbb E_{\hat x}\big[(\|\nabla_{\hat x}f(\hat x)\|_2-1)^2\big],
 # \qquad \hat x=\epsilon x+(1-\epsilon)G(z),\ \epsilon\sim U[0,1],\ \lambda=10 .$$
@@ -435,12 +485,22 @@ for label in ("WGAN", "WGAN-GP"):
 # would make each $\hat x$'s score depend on the other samples of the batch. Our WGAN-GP critic uses layer norm
 # instead (one normalisation group per image, `DCGANCritic(norm="layer")`). With clipping gone the critic can use
 # momentum again: Adam, learning rate $10^{-4}$, $\beta=(0.5,0.9)$, $n_\text{critic}=5$.
-# `helpers.gan.gradient_penalty` computes exactly this formula. The critic diagnostics printed above show what
-# the penalty achieved: the WGAN-GP critic's input-gradient norms are 1.26 and 1.36 on real digits and 1.11 and 1.17 on
-# generated ones (seeds 0 and 1), near the 1 the penalty asks for (a soft penalty, so not exactly 1).
+# `helpers.gan.gradient_penalty` computes this formula:
 
 # %%
+show_code(gan.gradient_penalty)
 show_samples("WGAN-GP")
+
+# %% [markdown]
+# **Answer.** The penalty gives the critic a known scale: its input-gradient norms are of order 1, somewhat above it
+# (medians 1.37 and 1.33 on real digits, 1.21 and 1.18 on generated ones, seeds 0 and 1; the penalty is soft), and its
+# estimate of the distance ends at 1.27 and 1.24, 35 and 38 times the clipped critic's. (These are measured after
+# training on 1,000 validation digits and as many samples; the training log's last values, on training batches, are
+# 1.34 and 1.40.) It separates real from generated images as a near-optimal critic should, and its gradient carries
+# that information to the generator. The samples show it (grid above): most are clean digits, with test FD 22.8 and
+# 26.2 and referee digit share 0.67 and 0.66, the highest digit share of the four models (Task 4.4). The WGAN-GP
+# changes three things at once (the penalty, Adam instead of RMSProp, layer norm in the critic), and these runs cannot
+# say which of them matters most.
 
 # %% [markdown]
 # ## Task 4.4 — Comparing the models: pictures, curves, numbers
@@ -461,9 +521,9 @@ plt.show()
 
 # %% [markdown]
 # *The grids above:* the real digits are single clean strokes. The GAN, the GAN with instance noise and the WGAN-GP
-# draw many shapes that read as Persian digits (clear ۵, ۷, ۸ and ۹ among them), part of them with ragged edges,
-# stray specks or broken strokes; the WGAN draws mostly irregular blobs and fragments in both seeds, with few
-# readable digits.
+# draw mostly shapes that read as Persian digits (clear ۱, ۲, ۳, ۸ and ۹ among them), some with ragged edges, stray
+# specks or broken strokes. The clipped WGAN draws thick, lumpy strokes, a few of them legible digits, most
+# malformed; seed 1's are blotchier, with more filled shapes and loose fragments.
 
 # %% [markdown]
 # ### Training curves
@@ -516,60 +576,88 @@ plt.tight_layout()
 plt.show()
 
 # %% [markdown]
-# The numbers the answer cites: the validation scores at a few points of training, the best FD and where it was
-# reached, and the cost. These FDs compare 1,000 samples with the 4,235 validation digits; the final scores
-# further below compare 5,000 other samples with the 2,118 test digits. The two kinds of FD therefore differ
-# (the GAN of seed 0 reads 65 here at step 10,000 and 68.4 in the final table): compare FDs within one table
+# The numbers the answers cite: the validation scores at a few points of training, each critic's estimate of the
+# distance at the same points, and the best FD and where it was reached. These FDs compare 1,000 samples
+# with the 4,235 validation digits; the final scores further below compare 5,000 other samples with the 2,118 test
+# digits, so the two kinds of FD differ (the line under the table gives an example): compare FDs within one table
 # only.
 
 # %%
-marks = [1000, 2500, 5000, 10_000]
+marks = [1000, 2500, 5000, 10_000, 15_000, 20_000]
 rows = ["| model | seed | FD at " + " / ".join(f"{m:,}" for m in marks) + " steps | digit share at the same steps "
-        "| best FD (step) | CPU s per 1,000 generator steps |", "|---|---|---|---|---|---|"]
+        "| critic's estimate at the same steps | best FD (step) |",
+        "|---|---|---|---|---|---|"]
 for (label, seed), rec in records.items():
     h = rec["history"]
     step = list(h["step"])
     at = [step.index(m) for m in marks if m in step]
     fd, share = curve(label, seed, "fd_val")[1], curve(label, seed, "digit_share_val")[1]
+    w = " / ".join(f"{curve(label, seed, 'w_estimate')[1][i]:.3g}" for i in at) if "w_estimate" in h else "-"
     rows.append(f"| {label} | {seed} | " + " / ".join(f"{fd[i]:.0f}" for i in at) + " | "
-                + " / ".join(f"{share[i]:.2f}" for i in at) + f" | {np.nanmin(fd):.0f} ({step[int(np.nanargmin(fd))]:,}) | "
-                f"{1000 * rec['cpu_seconds'] / rec['generator_steps']:.0f} |")
+                + " / ".join(f"{share[i]:.2f}" for i in at) + f" | {w} | {np.nanmin(fd):.0f} "
+                f"({step[int(np.nanargmin(fd))]:,}) |")
 display(Markdown("\n".join(rows)))
-for seed in SEEDS:
-    h = records["GAN", seed]["history"]
-    late = slice(len(h["step"]) // 2, None)
-    print(f"GAN seed {seed}, second half of training: mean D(x) {np.mean(h['d_real'][late]):.3f}, "
-          f"mean D(G(z)) {np.mean(h['d_fake'][late]):.3f}")
+rec = records["GAN", SEEDS[0]]
+if rec["metrics"]:
+    print(f"GAN, seed {SEEDS[0]}, at step {rec['generator_steps']:,}: FD {curve('GAN', SEEDS[0], 'fd_val')[1][-1]:.1f} "
+          f"against the validation digits (1,000 samples), {rec['metrics']['fd']:.1f} against the test digits (final "
+          "scores)")
 
 # %% [markdown]
-# **Answer (convergence).** None of the models has converged: in both seeds of every model the validation FD is
-# lowest at step 10,000 or 9,500, so longer training would likely improve all of them.
+# What a generator step costs, timed here, one model after the other on the same machine and data (wall
+# milliseconds, after two warm-up steps):
+
+# %%
+N_TIME = scaled(20, 2)
+step_ms = {}
+for label, name in MODELS.items():
+    t = gan.make_hoda_trainer(name, x_tr[:2000], seed=0, z_dim=Z_DIM, width=WIDTH, critic_width=CRITIC_WIDTH,
+                              device=device)
+    t.run(2)
+    step_ms[label] = 1000 * t.run(N_TIME)["wall_seconds"] / N_TIME
+print(f"ms per generator step on {device}: " + ", ".join(f"{k} {v:.0f}" for k, v in step_ms.items())
+      + f" | WGAN-GP / GAN: {step_ms['WGAN-GP'] / step_ms['GAN']:.1f}x")
+
+# %% [markdown]
+# **Answer (convergence).** No model has converged. Every run's validation FD was lowest at step 18,000 or later
+# (table), and over the last 5,000 steps it still fell by 16-32%: 50 → 37 and 44 → 35 for the GAN, 32 → 26 and
+# 31 → 26 for the WGAN-GP, 41 → 28 and 37 → 28 for the GAN with instance noise (seeds 0 and 1). On the log scale the curves
+# flatten, so each further 5,000 steps buys less, but longer training would still improve these three models. The
+# clipped WGAN's FD also fell (267 → 223 and 335 → 262), but from far higher: it ends about where the WGAN-GP was
+# after 1,000 steps.
 #
 # **Speed.** Per generator step the WGAN-GP learns fastest: FD 73 and 70 at 5,000 steps against 107-118 for the two
-# GANs. But it costs 496-534 CPU seconds per 1,000 generator steps, the GANs 91-97, so against CPU time (top right)
-# the GANs reach their best FDs (48-65) sooner; only the WGAN-GP went below them, to 36 and 42.
-#
-# **Stability.** The GAN's discriminator wins throughout (second half of training, seed 0: mean D(x) 0.951, mean
-# D(G(z)) 0.050, far from 0.5), yet the non-saturating loss keeps the generator improving; the GANs' and the
-# WGAN-GP's FD fell at every listed step. The clipped WGAN is unstable: its FD went 569, 647, 338 at 2,500, 5,000
-# and 10,000 steps (seed 0); between 2,500 and 5,000 steps, while the FD rose, its critic's estimate fell (bottom
-# middle), so the estimate follows the long-run trend (both fall over the run) but not the changes between
-# evaluations. Its digit share also spikes at step 1,500 in both seeds (top middle) and falls back to about 0. One run per seed; the two seeds repeat each pattern.
+# GANs, and it stays ahead to the end. But a WGAN-GP step costs about 5.5 GAN steps (timed above: five critic updates,
+# each with the extra backward pass of the penalty), so per CPU second the GANs are far ahead (top right): the GAN's
+# 20,000 steps buy the WGAN-GP about 20,000 / 5.5 ≈ 3,600, where its validation FD lay between
+# 115-123 (2,500 steps) and 70-73 (5,000 steps).
+
+# %% [markdown]
+# **Answer (stability).** The GAN's discriminator wins throughout, yet its generator's FD falls steadily. The WGAN-GP critic's
+# estimate falls with the FD, from 5.18 at 1,000 steps to 1.34 and 1.40 at 20,000 (seeds 0 and 1), so it can serve as
+# a loss curve. The clipped WGAN's cannot: between 2,500 and 5,000 steps its FD rose (569 → 647 and
+# 521 → 658) while its estimate fell (1.59 → 0.845 and 2.28 → 1.52), and over the whole run the estimate shrank more
+# than seventy-fold (2.68 → 0.0361 in seed 0) while the FD fell six-fold, so its size says little about the samples. Each model was trained once from each of two seeds, and both seeds show each of these patterns.
 
 # %% [markdown]
 # ### Scores: which model draws the most realistic digits
 #
 # Each generator draws `N_EVAL` samples, binarised, scored like the controls above against the test digits; the
 # controls are repeated as reference rows. The C2ST column tests the first 2,000 of the same samples against 2,000
-# test digits. Two seeds per model show whether an ordering repeats; they are not a confidence interval, so the
-# cell after the table states a ranking of two models only where it holds **in both seeds and in both feature
-# spaces**.
+# test digits. Two seeds per model show whether an ordering repeats; they are not a confidence interval. An FD is
+# itself an estimate from a finite sample, so each generator also draws a second, independent set of as many
+# samples, and the difference between its two FDs (the *redraw gap*) shows how far the estimate moves by chance. The
+# lines under the table state a ranking of two models only where it holds **in both seeds and in both feature
+# spaces**, each time by more than the two models' redraw gaps together.
 
 # %%
-scores = {}
+scores, redraw = {}, {}
 for (label, seed), G in generators.items():
     x = gan.binarize(G.sample(N_EVAL, generator=utils.generator(seed + 2)))
     scores[label, seed] = all_scores(x)
+    # FD is an estimate: a second, independent draw of as many samples shows how much it moves
+    redraw[label, seed] = referee.image_scores(gan.binarize(G.sample(N_EVAL, generator=utils.generator(seed + 20))),
+                                               clf, ref, feats_te)
 rows = {f"{label}, seed {seed}": (s, records[label, seed]["metrics"]) for (label, seed), s in scores.items()}
 rows.update({f"control: {name}": (s, control_c2st.get(name)) for name, s in control_scores.items()})
 display(score_table(rows))
@@ -582,25 +670,34 @@ def per_side(recs):
 
 print(f"two-sample tests: {per_side(r['metrics'] for r in records.values())} samples of each generator against as "
       f"many test digits; {per_side(control_c2st.values())} images of each control against as many")
-recorded = [(scores[k]["fd"], records[k]["metrics"]["fd"]) for k in scores
-            if records[k]["metrics"] and records[k]["metrics"]["referee_n"] == N_EVAL]
-if recorded:
-    print(f"FD recomputed here vs the records' (same samples on the CPU): largest difference "
-          f"{max(abs(a - b) for a, b in recorded):.2g}")
+
+
+def redraw_gap(m, k):
+    """|FD of the scored samples - FD of a second draw| of model-and-seed m in feature space k."""
+    return abs(scores[m][k] - redraw[m][k])
 
 
 def ordering(a, b):
-    """'<' or '>' when model a scores lower (better) than b in every seed and both feature spaces, else None."""
-    signs = {np.sign(scores[a, s][k] - scores[b, s][k]) for s in SEEDS for k in ("fd", "fd_referee")}
+    """'<' or '>' when model a scores lower (better) than b in every seed and both feature spaces, each time by more
+    than the two models' redraw gaps together, else None."""
+    signs = set()
+    for s in SEEDS:
+        for k in ("fd", "fd_referee"):
+            d = scores[a, s][k] - scores[b, s][k]
+            signs.add(np.sign(d) if abs(d) > redraw_gap((a, s), k) + redraw_gap((b, s), k) else 0.0)
     return {-1.0: "<", 1.0: ">"}.get(signs.pop()) if len(signs) == 1 else None
 
 
+print("FD of a second draw of as many samples, largest |difference| over the seeds (classifier / referee): "
+      + ", ".join(f"{label} {max(redraw_gap((label, s), 'fd') for s in SEEDS):.2g} / "
+                  f"{max(redraw_gap((label, s), 'fd_referee') for s in SEEDS):.2g}" for label in labels))
 for i, a in enumerate(labels):
     for b in labels[i + 1:]:
         o = ordering(a, b)
         better = a if o == "<" else b
         print(f"{a} vs {b}: " + (f"{better} closer to the test digits in both seeds and both feature spaces"
-                                 if o else "the order differs between seeds or feature spaces: no ranking"))
+                                 if o else "no ranking (the order differs between seeds or feature spaces, or a "
+                                           "difference is within the redraw gaps)"))
 
 # %% [markdown]
 # **What the referee accepts and rejects.** A score is only as good as its judge on *these* images, so here are
@@ -625,23 +722,25 @@ plt.show()
 
 # %% [markdown]
 # *The grids above:* on the left, up to three accepted samples of each digit. Both models have all ten digits among
-# their accepted samples, and most of them read as the digit they are named, with a few doubtful shapes (a hook
-# named 0). The rejected images on the right are mostly digit-like strokes that are distorted, thickened or broken,
-# or (more often for the WGAN-GP) speckled with loose pixels, with a few filled blobs; some could still be read as
-# a ۷ or a ۸. The referee is a strict judge: its digit share counts clean digits, not everything a lenient reader
-# would accept.
+# their accepted samples, and most read as the digit they are named. The rejected images on the right are mostly
+# digit-like strokes that are thickened, distorted or broken, or (more often for the WGAN-GP) speckled with loose
+# pixels, with a few filled blobs; some could still be read as a digit. The referee is a strict judge: its digit share
+# counts clean digits, not everything a lenient reader would accept.
 
 # %% [markdown]
-# **Answer (realism).** By FD the WGAN-GP is the most realistic model, in both seeds and both feature spaces
-# (classifier FD about 39 and 43, referee FD about 17 and 19), then the GAN with instance noise (57 and 50), then
-# the GAN (68 and 58); the clipped WGAN is far behind (340 and 381). The referee agrees: it names about 57% of the
-# WGAN-GP's samples as digits against 41-49% for the two GANs and under 5% for the WGAN (95% for real digits). The
-# two-sample test disagrees on the top of the ranking: it tells the WGAN-GP's samples from real digits with accuracy
-# 0.79 and 0.78, the GANs' with 0.72-0.75 (intervals about ±0.013, so the gap is real in both seeds), so some cue
-# other than shape gives the WGAN-GP's samples away more often. The "several pieces" column shows one cue every
-# generator shares: 31-61% of generated images have stray specks or broken strokes, against about 4% of real
-# digits. All models remain clearly distinguishable from real digits (C2ST 0.72-0.99 against 0.50), and none
-# reaches the FD of real digits.
+# **Answer (realism).** Three models draw mostly digits, and two of them are close. By FD the WGAN-GP and the GAN
+# with instance noise lead (classifier FD 22.8 and 26.2 for the WGAN-GP, 26.5 and 26.2 with instance noise, seeds 0
+# and 1), ahead of the plain GAN (36.4 and 34.0) in both seeds and both feature spaces. Between the two leaders FD gives no ranking: the WGAN-GP is ahead in seed 0, but in seed 1 the two classifier FDs
+# differ by less than the models' redraw gaps (up to 2.4 and 1.4). The referee
+# names most of the WGAN-GP's samples as digits (67% and 66%, against 60-62% for the GAN with noise, 54-57% for the
+# GAN, and 95% for real digits).
+#
+# The two-sample test orders the top the other way round: its accuracy is lower for both GANs (0.658 to 0.701) than
+# for the WGAN-GP (0.719 and 0.729) in each seed, with separate 95% intervals except for the plain GAN against the
+# WGAN-GP in seed 1. So "most realistic" depends
+# on the judge. One cue all three share is in the "in several pieces" column: 30-31% of their samples have stray
+# specks or broken strokes, against 4% of real digits. The clipped WGAN is far behind by every score (classifier FD 231 and 270,
+# digit share 0.094 and 0.080, two-sample accuracy 0.978 and 0.971).
 
 # %% [markdown]
 # ### Which digits each model draws
@@ -667,23 +766,26 @@ for label in labels:
                       f"(digit {int(np.argmin(scores[label, s]['referee_class_fractions']))})" for s in SEEDS))
 
 # %% [markdown]
-# **Answer.** None of the three models (the two GANs and the WGAN-GP) drops a digit in either seed: among their
-# samples named as digits the rarest digit still has a share of 0.042 to 0.077 (0.10 would be perfectly even), so
-# none shows mode collapse in the sense of a missing digit. Coverage is not even, though: the rarest digit is 6 in
-# both seeds of all three models, while 6s are about 10% of the training digits (3,572 of 35,999), so every one of
-# them under-draws it.
+# **Answer.** None of the three models that draw digits (the two GANs and the WGAN-GP) drops one in either seed:
+# among their samples named as digits the rarest digit still has a share of 0.067 to 0.082 (0.10 would be perfectly
+# even), so none shows mode collapse in the sense of a missing digit. No digit is under-drawn by all of them: the
+# rarest one changes with the model and the seed (4, 0, 2, 2, 2, 6).
 #
-# Two limits of this measurement. It counts only the samples the referee accepts (41-57% of these models' samples),
-# so a digit the models draw badly is under-counted just like one they draw rarely; and it says nothing about
-# variety within a digit. The WGAN's named samples (1.5% and 4.8% of its samples) hold no 8 in either seed, but
-# they are too few and too selected to judge how the WGAN covers the digits.
+# Two limits of this measurement. It counts only the samples the referee accepts (54-67% of these models' samples),
+# so a digit a model draws badly is under-counted just like one it draws rarely; and it says nothing about variety
+# within a digit. The clipped WGAN's named samples (9.4% and 8.0% of its samples) are too few and too
+# selected to judge how it covers the digits.
 
 # %% [markdown]
 # ### The binary-pixel cue: GAN with and without instance noise
 #
-# Same seeds, same steps; the control adds $\mathcal N(0,0.1^2)$ to every image the discriminator sees. The two
-# runs of a seed share the generator's initial weights and the evaluation's latent draws, so their difference is
-# paired.
+# Real Hoda pixels are exactly 0 or 1; generated ones never are, because a sigmoid does not reach its limits. A
+# discriminator can therefore tell any fake by its grey levels alone, whatever its shape, and then its gradient
+# says little about shape. **Instance noise** (Sønderby et al., 2017) adds $\mathcal N(0,0.1^2)$ noise to every image
+# the discriminator sees, real and generated alike (`gan.instance_noise`), which makes both continuous and weakens
+# the cue. The GAN + instance noise runs are otherwise the GAN's: same seeds, same steps, the same initial
+# generator weights and the same latent draws for the evaluation, so the difference between the two models within a
+# seed is paired.
 
 # %%
 for key, name in (("fd", "FD classifier"), ("fd_referee", "FD referee"), ("digit_share", "digit share")):
@@ -697,46 +799,48 @@ for label in ("GAN", "GAN + instance noise"):
               f"D(G(z)) {np.mean(h['d_fake'][late]):.3f}, discriminator loss {np.mean(h['loss_d'][late]):.3f}")
 
 # %% [markdown]
-# **Answer.** By FD and by the referee, instance noise helped in both seeds: the paired difference in FD is
-# negative in both seeds and both feature spaces (about -12 and -8 in classifier FD), and the referee names more
-# samples as digits (+5 and +4 points). The two-sample test does not confirm it: noise lowers its accuracy in
-# seed 0 (0.736 against 0.752) but not in seed 1 (0.723 against 0.719), and in each seed the two intervals
-# overlap. The discriminator still wins by a wide margin (mean output on real digits about 0.93 against
-# 0.95 without noise), so the noise did not remove its advantage, only shrank it. What the control cannot separate
-# is *which* property of the noise helped: besides weakening the binary-pixel cue, instance noise smooths what the
-# discriminator sees everywhere, which is known to help GAN training in general (Sønderby et al., 2017; Arjovsky
-# and Bottou, 2017).
+# **Answer.** By FD and by the referee, instance noise helped in both seeds: the paired differences are -9.89 and
+# -7.78 in classifier FD, -5.64 and -5.16 in referee FD, and +5.8 and +4.7 points of digit share (seeds 0 and 1),
+# each FD difference at least twice the two models' redraw gaps together. The two-sample test agrees in seed 1 (0.658 against 0.701, intervals apart) but not in seed 0 (0.681
+# against 0.672, intervals overlapping). The discriminator still wins by a wide margin (mean output on real digits
+# 0.946 and 0.942 against 0.961 without noise), so the noise did not remove its advantage, only shrank it. What the
+# control cannot separate is *which* property of the noise helped: besides weakening the binary-pixel cue, instance
+# noise smooths what the discriminator sees everywhere, which is known to help GAN training in general (Sønderby et
+# al., 2017; Arjovsky and Bottou, 2017).
 
 # %% [markdown]
 # ## Summary: GAN vs WGAN vs WGAN-GP
 #
-# After 10,000 generator steps each and in both seeds, the WGAN-GP draws the samples closest to real Persian digits
-# by FD in two feature spaces and by the referee's digit share; the GAN with instance noise and the plain GAN
-# follow, and the weight-clipped WGAN draws mostly fragments. The two-sample test ranks the GANs' samples as harder
-# to tell from real digits than the WGAN-GP's, so "most realistic" depends on the judge; every generator remains
-# easy to tell from real digits. Per CPU second the GANs are the cheaper way to the FDs they reach. The WGAN's
-# problems are the ones the WGAN-GP paper names: clipping leaves a weak critic whose estimate of the distance does
-# not track sample quality from one evaluation to the next; the gradient penalty gives a critic whose estimate
-# falls with the FD. No model had converged: every validation FD was at its best, or within 500 steps of it, at
-# step 10,000. Only the GANs and the WGAN-GP improved at every step the training table lists; the WGAN's FD rose
-# between 2,500 and 5,000 steps in both seeds.
+# After 20,000 generator steps each, in both seeds, three of the four models draw mostly recognisable Persian digits.
+# By FD in two feature spaces and by the referee, the WGAN-GP and the GAN with instance noise lead and the plain GAN
+# follows; the two-sample test finds the GANs' samples slightly harder to tell from real digits, so the order at the
+# top depends on the judge, and every model remains distinguishable from real digits (two-sample accuracy 0.658 to
+# 0.729 for these three; 0.5 would be indistinguishable). None of the three drops a digit (the rarest has a share of
+# 0.067 to 0.082). Per CPU second the GANs are far cheaper (a WGAN-GP step costs about 5.5 GAN steps).
+#
+# The weight-clipped WGAN, after as many steps and as many critic updates as the WGAN-GP, still draws mostly malformed
+# strokes (digit share 0.094 and 0.080): its critic barely separates real from generated digits, and its estimate
+# of the distance does not track the samples' quality, while the WGAN-GP critic's does. The WGAN-GP recipe (gradient
+# penalty, Adam, layer norm) repairs this, though these runs cannot say which of its changes matters most. None of the
+# models has converged.
 
 # %% [markdown]
 # ## About this run
 #
-# Profile `full`. The notebook was executed on a CPU with one thread (the set-up cell prints the device and the
-# library versions) in 80 s (`notebooks/timings.json`). The generators were trained beforehand by
-# `scripts/train_hoda_gans.py` on one CPU thread (each generator's record stores its thread count), 10,000
-# generator steps each: about 5.4 CPU hours for the eight of them (the last column of the training-curve table,
-# times ten). Setting `RETRAIN = True` repeats that training here.
-#
-# Data: the Hoda files `Test 20000.cdb` and `RemainingSamples.cdb` (`helpers.data.HODA_FILES`), fetched and checked
-# by the data loader and read by `helpers.data.hoda()`; the published training file is not used.
-#
-# Checkpoints loaded: `hoda_classifier.pt`, `hoda_referee.pt` (its record holds the controls' two-sample tests) and
-# the generators `hoda_{gan,gannoise,wgan,wgangp}_seed{0,1}_G.pt`, stored in float16, each with a JSON record
-# (command, configuration, scores every 500 generator steps, CPU seconds, final metrics with the two-sample test,
-# critic diagnostics). The two-sample tests, the slowest of the scores (a classifier trained per test), were
-# computed by the training script on the same samples this notebook draws (the FDs recomputed here agree with the
-# records' to 0.035) and are read from its records, as are the critic diagnostics and the scores along training.
-# The full training states are kept outside the repository (`runs/hoda_gans/`, sha256 in the records).
+# Profile `full`, executed on a CPU with one thread in 187 s (`notebooks/timings.json`). The generators were trained
+# beforehand by `scripts/train_hoda_gans.py` on one CPU thread, `STEPS` generator steps each (15.0 CPU hours
+# for the eight, printed below; `RETRAIN = True` repeats the training here), and are loaded as float16 copies from
+# `checkpoints/hoda_{gan,gannoise,wgan,wgangp}_seed{0,1}_G.pt`, with the classifier `hoda_classifier.pt` and the
+# referee `hoda_referee.pt`. The JSON record beside each checkpoint holds the command, the configuration, the scores
+# every 500 generator steps, the CPU seconds, the final metrics (the two-sample tests, one classifier trained per
+# test, are read from there, computed on the same samples this notebook draws), the critic diagnostics, and the
+# commit that holds the full training state for resuming. Data: the Hoda files `Test 20000.cdb` and
+# `RemainingSamples.cdb` (`helpers.data.HODA_FILES`); the published training file is not used.
+
+# %%
+print(f"training CPU time of the {len(records)} generators: {sum(r['cpu_seconds'] for r in records.values()) / 3600:.1f} h")
+recorded = [(scores[k]["fd"], records[k]["metrics"]["fd"]) for k in scores
+            if records[k]["metrics"] and records[k]["metrics"]["referee_n"] == N_EVAL]
+if recorded:
+    print(f"FD recomputed here vs the records' (same samples): largest difference "
+          f"{max(abs(a - b) for a, b in recorded):.2g}")
