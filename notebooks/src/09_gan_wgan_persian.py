@@ -457,7 +457,7 @@ for label in ("WGAN", "WGAN-GP"):
 #    digits), so $K$ is at least about 1. Yet its estimate of the distance ends at 0.0367 and 0.033 (seeds 0 and 1),
 #    against 1.27 and 1.24 for the WGAN-GP's critic, whose generator is much closer to the data. The clipped critic
 #    is far from the optimum it is meant to approach, and its gradient guides the generator poorly.
-# 2. **Slow, unstable learning.** Early on it wanders: its digit share spiked near step 1,500 and fell back to zero
+# 2. **Slow, unstable learning.** Early on it wanders: its digit share spiked near step 1,500 and fell back to almost zero
 #    (top middle panel below), and its validation FD rose between 2,500 and 5,000 steps (569 → 647 and 521 → 658).
 #    Then it improves steadily but slowly, to a validation FD of 223 and 262 at 20,000 steps (table below),
 #    where the WGAN-GP stood after 1,000 steps (221 and 235).
@@ -636,8 +636,9 @@ print(f"ms per generator step on {device}: " + ", ".join(f"{k} {v:.0f}" for k, v
 # **Answer (stability).** The GAN's discriminator wins throughout, yet its generator's FD falls steadily. The WGAN-GP critic's
 # estimate falls with the FD, from 5.18 at 1,000 steps to 1.34 and 1.40 at 20,000 (seeds 0 and 1), so it can serve as
 # a loss curve. The clipped WGAN's cannot: between 2,500 and 5,000 steps its FD rose (569 → 647 and
-# 521 → 658) while its estimate fell (1.59 → 0.845 and 2.28 → 1.52), and over the whole run the estimate shrank more
-# than seventy-fold (2.68 → 0.0361 in seed 0) while the FD fell six-fold, so its size says little about the samples. Each model was trained once from each of two seeds, and both seeds show each of these patterns.
+# 521 → 658) while its estimate fell (1.59 → 0.845 and 2.28 → 1.52), and over the whole run the estimate shrank far more
+# than the FD (2.68 → 0.0361 and 2.69 → 0.0618, against FD 1,295 → 223 and 1,294 → 262), rising again in seed 1 while
+# the FD fell (0.0505 at 15,000 steps), so its size says little about the samples. Each model was trained once from each of two seeds, and both seeds show each of these patterns.
 
 # %% [markdown]
 # ### Scores: which model draws the most realistic digits
@@ -730,8 +731,9 @@ plt.show()
 # %% [markdown]
 # **Answer (realism).** Three models draw mostly digits, and two of them are close. By FD the WGAN-GP and the GAN
 # with instance noise lead (classifier FD 22.8 and 26.2 for the WGAN-GP, 26.5 and 26.2 with instance noise, seeds 0
-# and 1), ahead of the plain GAN (36.4 and 34.0) in both seeds and both feature spaces. Between the two leaders FD gives no ranking: the WGAN-GP is ahead in seed 0, but in seed 1 the two classifier FDs
-# differ by less than the models' redraw gaps (up to 2.4 and 1.4). The referee
+# and 1), ahead of the plain GAN (36.4 and 34.0) in both seeds and both feature spaces. Between the two leaders FD gives no ranking (the line under the table): their classifier FDs
+# differ by 3.7 in seed 0 and not at all in seed 1, within what a second draw of samples moves them (up to 2.4 and 1.4
+# each). The referee
 # names most of the WGAN-GP's samples as digits (67% and 66%, against 60-62% for the GAN with noise, 54-57% for the
 # GAN, and 95% for real digits).
 #
