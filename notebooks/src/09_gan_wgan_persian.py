@@ -351,6 +351,12 @@ def show_samples(label, seed=SEEDS[0], n=60):
     model_summary(label)
 
 
+def second_half_mean(rec, key):
+    """Mean of a logged training quantity over the second half of the run (its late, settled phase)."""
+    v = rec["history"][key]
+    return float(np.mean(v[len(v) // 2:]))
+
+
 def model_summary(label):
     """Per seed: the record's final scores and, for the GANs, the discriminator's mean outputs late in training."""
     for seed in SEEDS:
@@ -359,9 +365,8 @@ def model_summary(label):
         parts = ([f"test FD {m['fd']:.1f} (classifier) / {m['fd_referee']:.1f} (referee)",
                   f"digit share {m['digit_share']:.2f}", f"C2ST {m['c2st_accuracy']:.3f}"] if m else ["no final scores"])
         if "d_real" in h:
-            late = slice(len(h["step"]) // 2, None)
-            parts.append(f"second half of training: mean D(x) {np.mean(h['d_real'][late]):.3f}, "
-                         f"mean D(G(z)) {np.mean(h['d_fake'][late]):.3f}")
+            parts.append(f"second half of training: mean D(x) {second_half_mean(rec, 'd_real'):.3f}, "
+                         f"mean D(G(z)) {second_half_mean(rec, 'd_fake'):.3f}")
         print(f"{label}, seed {seed}, {rec['generator_steps']:,} generator steps: " + ", ".join(parts))
 
 
@@ -627,9 +632,9 @@ print(f"ms per generator step on {device}: " + ", ".join(f"{k} {v:.0f}" for k, v
 # after 1,000 steps.
 #
 # **Speed.** Per generator step the WGAN-GP learns fastest: FD 73 and 70 at 5,000 steps against 107-118 for the two
-# GANs, and it stays ahead to the end. But a WGAN-GP step costs about 5.5 GAN steps (timed above: five critic updates,
+# GANs, and it stays ahead to the end. But a WGAN-GP step costs about five GAN steps (timed above: five critic updates,
 # each with the extra backward pass of the penalty), so per CPU second the GANs are far ahead (top right): the GAN's
-# 20,000 steps buy the WGAN-GP about 20,000 / 5.5 ≈ 3,600, where its validation FD lay between
+# 20,000 steps buy the WGAN-GP about 20,000 / 5.0 = 4,000, where its validation FD lay between
 # 115-123 (2,500 steps) and 70-73 (5,000 steps).
 
 # %% [markdown]
@@ -795,10 +800,9 @@ for key, name in (("fd", "FD classifier"), ("fd_referee", "FD referee"), ("digit
     print(f"{name:14s} (GAN + instance noise) - GAN, per seed: " + ", ".join(f"{v:+.3g}" for v in d))
 for label in ("GAN", "GAN + instance noise"):
     for seed in SEEDS:
-        h = records[label, seed]["history"]
-        late = slice(len(h["step"]) // 2, None)
-        print(f"{label:22s} seed {seed}, second half: D(x) {np.mean(h['d_real'][late]):.3f}, "
-              f"D(G(z)) {np.mean(h['d_fake'][late]):.3f}, discriminator loss {np.mean(h['loss_d'][late]):.3f}")
+        rec = records[label, seed]
+        print(f"{label:22s} seed {seed}, second half: D(x) {second_half_mean(rec, 'd_real'):.3f}, "
+              f"D(G(z)) {second_half_mean(rec, 'd_fake'):.3f}, discriminator loss {second_half_mean(rec, 'loss_d'):.3f}")
 
 # %% [markdown]
 # **Answer.** By FD and by the referee, instance noise helped in both seeds: the paired differences are -9.89 and
@@ -818,7 +822,7 @@ for label in ("GAN", "GAN + instance noise"):
 # follows; the two-sample test finds the GANs' samples slightly harder to tell from real digits, so the order at the
 # top depends on the judge, and every model remains distinguishable from real digits (two-sample accuracy 0.658 to
 # 0.729 for these three; 0.5 would be indistinguishable). None of the three drops a digit (the rarest has a share of
-# 0.067 to 0.082). Per CPU second the GANs are far cheaper (a WGAN-GP step costs about 5.5 GAN steps).
+# 0.067 to 0.082). Per CPU second the GANs are far cheaper (a WGAN-GP step costs about five GAN steps).
 #
 # The weight-clipped WGAN, after as many steps and as many critic updates as the WGAN-GP, still draws mostly malformed
 # strokes (digit share 0.094 and 0.080): its critic barely separates real from generated digits, and its estimate
@@ -829,7 +833,7 @@ for label in ("GAN", "GAN + instance noise"):
 # %% [markdown]
 # ## About this run
 #
-# Profile `full`, executed on a CPU with one thread in 187 s (`notebooks/timings.json`). The generators were trained
+# Profile `full`, executed on a CPU with one thread in 167 s (`notebooks/timings.json`). The generators were trained
 # beforehand by `scripts/train_hoda_gans.py` on one CPU thread, `STEPS` generator steps each (15.0 CPU hours
 # for the eight, printed below; `RETRAIN = True` repeats the training here), and are loaded as float16 copies from
 # `checkpoints/hoda_{gan,gannoise,wgan,wgangp}_seed{0,1}_G.pt`, with the classifier `hoda_classifier.pt` and the
