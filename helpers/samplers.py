@@ -268,7 +268,7 @@ def annealed_langevin(x0: Tensor, score: Callable[[Tensor, float], Tensor], sigm
 
 def mala_proposal_terms(x: Tensor, log_prob: Callable[[Tensor], Tensor], step_size: float,
                         generator: torch.Generator | None = None) -> dict[str, Tensor]:
-    """One Langevin proposal y from each chain of x and the terms of its log alpha (mala_log_accept_terms), plus y."""
+    """One Langevin proposal y from each chain of x: the terms of its log alpha (mala_log_accept_terms), y and both scores."""
     where = "mala_proposal_terms"
     _check_start(x, where, "x")
     step_size = utils.check_number(step_size, "step_size", where)
@@ -276,4 +276,5 @@ def mala_proposal_terms(x: Tensor, log_prob: Callable[[Tensor], Tensor], step_si
     _check_log_prob_shape(lp_x, x, where)
     y = x + step_size * s_x + math.sqrt(2.0 * step_size) * randn_like(x, generator)
     lp_y, s_y = log_prob_and_score(log_prob, y)
-    return {**mala_log_accept_terms(x, y, lp_x, lp_y, s_x, s_y, step_size), "proposal": y.detach()}
+    return {**mala_log_accept_terms(x, y, lp_x, lp_y, s_x, s_y, step_size), "proposal": y.detach(),
+            "score_x": s_x, "score_y": s_y}

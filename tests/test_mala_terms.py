@@ -65,3 +65,13 @@ def test_proposal_terms_acceptance_matches_mala_first_step():
     want = -(ey2 - 2 * var) / (2 * var)  # -0.64: at this large step the proposals go uphill in energy on average
     d = t["delta_log_p"]
     assert abs(d.mean().item() - want) < 5 * d.std().item() / math.sqrt(n)
+
+
+def test_proposal_terms_return_both_scores():
+    """The scores returned with the terms are grad log p at x and at the proposal y."""
+    var, eps = 0.5, 0.05
+    log_p = lambda v: -(v ** 2).sum(1) / (2 * var)  # noqa: E731
+    x = utils.randn(64, 3, generator=utils.generator(6))
+    t = samplers.mala_proposal_terms(x, log_p, eps, generator=utils.generator(7))
+    torch.testing.assert_close(t["score_x"], -x / var)
+    torch.testing.assert_close(t["score_y"], -t["proposal"] / var)
