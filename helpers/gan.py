@@ -443,6 +443,15 @@ def make_hoda_trainer(name: str, x: Tensor, seed: int = 0, z_dim: int = 100, wid
     return GANTrainer(kind, G, D.to(device or "cpu"), x, batch_size=batch_size, seed=seed, **spec)
 
 
+def step_cost(trainer: GANTrainer, steps: int, warmup: int = 2) -> dict:
+    """CPU and wall milliseconds per generator step of `trainer`, timed over `steps` steps after `warmup` untimed."""
+    steps = utils.check_count(steps, "steps", "step_cost", minimum=1)
+    if warmup:
+        trainer.run(warmup)
+    out = trainer.run(steps)
+    return {"cpu_ms": 1000 * out["cpu_seconds"] / steps, "wall_ms": 1000 * out["wall_seconds"] / steps}
+
+
 # ----------------------------------------------------------------------------- evaluation
 def binarize(x: Tensor, threshold: float = 0.5) -> Tensor:
     """Pixels above threshold -> 1, others -> 0 (samples made binary like the Hoda data)."""

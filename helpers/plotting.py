@@ -246,3 +246,13 @@ def curves(series: dict, ax=None, title: str = "", xlabel: str = "iteration", yl
     if len(series) > 1:
         ax.legend()
     return ax
+
+
+def markdown_table(columns: Sequence[str], rows: dict[str, Sequence[str]]) -> str:
+    """A Markdown table with a first column of row labels (the keys of rows) and the given column headings."""
+    bad = {label: len(cells) for label, cells in rows.items() if len(cells) != len(columns) - 1}
+    if bad:
+        raise ValueError(f"markdown_table: every row needs {len(columns) - 1} cells after its label, got {bad}")
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    lines += [f"| {label} | " + " | ".join(map(str, cells)) + " |" for label, cells in rows.items()]
+    return "\n".join(lines)

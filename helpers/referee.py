@@ -299,3 +299,17 @@ def monitor_scores(G: nn.Module, clf: nn.Module, ref: nn.Module | None, val_feat
     if ref is not None:
         out["fd_referee_val"], out["digit_share_val"] = s["fd_referee"], s["digit_share"]
     return out
+
+
+def agreed_order(a: list[dict], b: list[dict], gap_a: list[dict], gap_b: list[dict], keys) -> str | None:
+    """'<' (or '>') when a's score is lower (higher) than b's in every run i and every key, each time by more than
+    gap_a[i][key] + gap_b[i][key] (how far a redraw moves each score); None where any run or key disagrees."""
+    if not (len(a) == len(b) == len(gap_a) == len(gap_b)) or not a:
+        raise ValueError(f"agreed_order: a, b and their gaps need one entry per run each, got {len(a)}, {len(b)}, "
+                         f"{len(gap_a)}, {len(gap_b)}")
+    signs = set()
+    for sa, sb, ga, gb in zip(a, b, gap_a, gap_b):
+        for k in keys:
+            d = sa[k] - sb[k]
+            signs.add(math.copysign(1.0, d) if abs(d) > ga[k] + gb[k] else 0.0)
+    return {-1.0: "<", 1.0: ">"}.get(signs.pop()) if len(signs) == 1 else None

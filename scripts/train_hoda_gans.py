@@ -326,11 +326,9 @@ def publish() -> None:
 def time_steps(names: list[str], n: int, splits) -> None:
     """Milliseconds of CPU per generator step of each model (after 2 warm-up steps)."""
     for name in names:
-        t = make_trainer(name, 0, splits["train"][0])
-        t.run(2)
-        out = t.run(n)
-        print(f"{name}: {1000 * out['cpu_seconds'] / n:.0f} ms CPU per generator step "
-              f"({out['cpu_seconds'] * 10000 / n / 60:.0f} min per 10,000), load {os.getloadavg()[0]:.1f}", flush=True)
+        ms = gan.step_cost(make_trainer(name, 0, splits["train"][0]), n)["cpu_ms"]
+        print(f"{name}: {ms:.0f} ms CPU per generator step ({ms * 10 / 60:.0f} min per 10,000), "
+              f"load {os.getloadavg()[0]:.1f}", flush=True)
 
 
 def main(argv=None) -> int:

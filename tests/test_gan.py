@@ -378,6 +378,18 @@ def test_trainer_two_step_smoke(kind):
     assert t.history["epoch"] == [1] and t.config["n_critic"] == n_critic
 
 
+def test_step_cost_times_the_steps_after_the_warmup():
+    x = (torch.rand(64, 1, 28, 28, generator=torch.Generator().manual_seed(0)) > 0.8).float()
+    G, D = _tiny("gan")
+    t = gan.GANTrainer("gan", G, D, x, batch_size=8, seed=1)
+    cost = gan.step_cost(t, 3, warmup=2)
+    assert t.generator_steps == 5 and len(t.history["step"]) == 2 and t.history["step"][-1] == 5
+    assert cost["cpu_ms"] > 0 and cost["wall_ms"] > 0
+    assert cost["wall_ms"] == pytest.approx(1000 * t.history["wall_seconds"][-1] / 3)
+    with pytest.raises(ValueError, match="steps"):
+        gan.step_cost(t, 0)
+
+
 @pytest.mark.parametrize("kind,noise", [("gan", 0.1), ("wgan", 0.0), ("wgan-gp", 0.0)])
 def test_trainer_resumes_exactly(kind, noise, tmp_path):
     x = (torch.rand(80, 1, 28, 28, generator=torch.Generator().manual_seed(0)) > 0.8).float()

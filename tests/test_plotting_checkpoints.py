@@ -125,3 +125,11 @@ def test_figure_png_equals_the_palette_of_the_inline_backends_png():
     empty = plt.figure()
     assert plotting.figure_png(empty) is None
     plt.close("all")
+
+
+def test_markdown_table_layout_and_bad_rows():
+    text = plotting.markdown_table(["images", "FD", "C2ST"], {"GAN": ["36.4", "0.672"], "noise": [4932, "1.000"]})
+    assert text.splitlines() == ["| images | FD | C2ST |", "|---|---|---|", "| GAN | 36.4 | 0.672 |",
+                                 "| noise | 4932 | 1.000 |"]
+    with pytest.raises(ValueError, match="2 cells"):
+        plotting.markdown_table(["images", "FD", "C2ST"], {"GAN": ["36.4"]})

@@ -279,3 +279,19 @@ def test_bad_input_is_refused_with_clear_messages():
         referee.control_sets(x, y, 0, INK)
     with pytest.raises(ValueError, match=r"ink .* must be in \(0, 1\)"):
         referee.control_sets(x, y, 5, 0.0)
+
+
+def test_agreed_order_needs_every_run_and_key_beyond_the_gaps():
+    keys = ("fd", "fd_referee")
+    lo = [{"fd": 10.0, "fd_referee": 5.0}, {"fd": 11.0, "fd_referee": 6.0}]
+    hi = [{"fd": 20.0, "fd_referee": 9.0}, {"fd": 19.0, "fd_referee": 8.0}]
+    small = [{"fd": 1.0, "fd_referee": 0.5}] * 2
+    assert referee.agreed_order(lo, hi, small, small, keys) == "<"
+    assert referee.agreed_order(hi, lo, small, small, keys) == ">"
+    # the second run's referee gap (6 vs 8) is within gaps of 1 + 1: no ordering
+    wide = [{"fd": 1.0, "fd_referee": 0.5}, {"fd": 1.0, "fd_referee": 1.0}]
+    assert referee.agreed_order(lo, hi, wide, wide, keys) is None
+    # one run reversed: no ordering
+    assert referee.agreed_order(lo, [hi[0], {"fd": 1.0, "fd_referee": 1.0}], small, small, keys) is None
+    with pytest.raises(ValueError, match="one entry per run"):
+        referee.agreed_order(lo, hi[:1], small, small, keys)
