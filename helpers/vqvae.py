@@ -298,11 +298,25 @@ def tsne_features(features, perplexity: float = 30.0, seed: int = 0) -> np.ndarr
 
 # ----------------------------------------------------------------------------- clustering
 
+def _kmeans(f: np.ndarray, k: int, seed: int, n_init: int):
+    """sklearn's KMeans (k-means++ starts, the best of n_init) fitted to f with random_state seed."""
+    from sklearn.cluster import KMeans
+
+    return KMeans(k, n_init=n_init, random_state=seed).fit(f)
+
+
+def kmeans_labels(features, k: int, seed: int = 0, n_init: int = 4) -> np.ndarray:
+    """Cluster ids (N,) of k-means with K=k, as one step of kmeans_sweep with the same seed gives them."""
+    f = np.asarray(features, dtype=np.float64)
+    if f.ndim != 2 or not 2 <= int(k) < len(f):
+        raise ValueError(f"features must be (N, F) and 2 <= k < N; got shape {f.shape} and k={k}")
+    return _kmeans(f, int(k), seed, n_init).labels_
+
+
 def kmeans_sweep(features, ks=range(2, 16), seed: int = 0, n_init: int = 4, silhouette_n: int = 2000,
                  show_progress: bool = True) -> dict:
     """k-means for each K; silhouette score on a fixed random subsample of silhouette_n points.
     Returns {'ks', 'silhouette', 'inertia', 'labels' (K -> (N,) int array), 'centers'}."""
-    from sklearn.cluster import KMeans
     from sklearn.metrics import silhouette_score
 
     f = np.asarray(features, dtype=np.float64)
@@ -314,7 +328,7 @@ def kmeans_sweep(features, ks=range(2, 16), seed: int = 0, n_init: int = 4, silh
     sub = np.random.default_rng(seed).permutation(len(f))[:min(silhouette_n, len(f))]
     out = {"ks": ks, "silhouette": [], "inertia": [], "labels": {}, "centers": {}}
     for k in (progress(ks, desc="k-means sweep") if show_progress else ks):
-        km = KMeans(k, n_init=n_init, random_state=seed).fit(f)
+        km = _kmeans(f, k, seed, n_init)
         lab = km.labels_
         ok = len(np.unique(lab[sub])) > 1
         out["silhouette"].append(float(silhouette_score(f[sub], lab[sub])) if ok else float("nan"))

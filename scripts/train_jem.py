@@ -2,6 +2,8 @@
 
     python scripts/train_jem.py --method jem   --minutes 40     # JEM: replay buffer + noise, SGLD (20 steps)
     python scripts/train_jem.py --method jempp --minutes 40     # JEM++: class-GMM starts, proximal SGLD (10 steps)
+    python scripts/train_jem.py --method jem --proximal --iters 472 --minutes 600 --lr 3e-5 --px-weight 0.1 \
+        --out jem_jemprox.pt                                    # JEM with the proximal step alone (ablation)
     python scripts/train_jem.py --method jem --smoke            # a few iterations, nothing saved unless --out
 
 The model is helpers.jem.JEMCNN initialised from checkpoints/mnist_classifier.pt with its BatchNorm
@@ -42,6 +44,8 @@ def parse():
     p.add_argument("--step-size", type=float, default=jem.JEM_STEP_SIZE)
     p.add_argument("--noise", type=float, default=jem.JEM_NOISE)
     p.add_argument("--bound", type=float, default=0.03, help="JEM++ proximal bound per pixel and step")
+    p.add_argument("--proximal", action="store_true",
+                   help="JEM with JEM++'s proximal SGLD (--bound) and nothing else changed: the ablation of the step")
     p.add_argument("--buffer", type=int, default=10_000, help="JEM's replay buffer size")
     p.add_argument("--reinit", type=float, default=jem.JEM_REINIT)
     p.add_argument("--gmm-cov", choices=["diag", "full"], default="full",
@@ -83,7 +87,8 @@ def main():
     gmm, t_gmm = None, 0.0
     if args.method == "jem":
         config = jem.SamplerConfig.jem(n_steps=steps, step_size=args.step_size, noise_scale=args.noise,
-                                       buffer_size=args.buffer, reinit=args.reinit)
+                                       buffer_size=args.buffer, reinit=args.reinit,
+                                       bound=args.bound if args.proximal else None)
     else:
         t0 = time.time()
         gmm = jem.ClassGaussianMixture(args.gmm_cov, seed=args.seed).fit(x, y)

@@ -193,3 +193,15 @@ def test_tsne_map_lets_kmeans_separate_two_rings_and_rejects_tiny_inputs():
     assert vqvae.hungarian_accuracy(y, KMeans(2, n_init=4, random_state=0).fit_predict(f)) < 0.8
     with pytest.raises(ValueError, match="perplexity"):
         vqvae.tsne_features(f[:50], perplexity=30)
+
+
+def test_kmeans_labels_match_the_sweep_and_find_separated_blobs():
+    rng = np.random.default_rng(0)
+    centres = rng.normal(0, 10, (4, 5))
+    y = np.repeat(np.arange(4), 50)
+    f = centres[y] + rng.normal(0, 0.1, (200, 5))
+    lab = vqvae.kmeans_labels(f, 4, seed=3)
+    np.testing.assert_array_equal(lab, vqvae.kmeans_sweep(f, [4], seed=3, show_progress=False)["labels"][4])
+    assert vqvae.hungarian_accuracy(y, lab, 4) == 1.0
+    with pytest.raises(ValueError, match="k=1"):
+        vqvae.kmeans_labels(f, 1)
