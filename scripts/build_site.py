@@ -170,7 +170,8 @@ def what_it_is(r: dict) -> str:
             label += f" with instance noise (std {_get(r, 'config.noise_std')})"
         parts.append(f"— {label} generator")
     if r.get("method"):
-        parts.append(f"— {dict(jem='JEM', jempp='JEM++').get(r['method'], r['method'])}")
+        proximal = r["method"] == "jem" and _get(r, "sampler.bound")
+        parts.append(f"— {'JEM with proximal SGLD' if proximal else dict(jem='JEM', jempp='JEM++').get(r['method'], r['method'])}")
     if r.get("variant_description"):
         parts.append(f"— {r['variant_description']}")
     seed = r.get("seed")

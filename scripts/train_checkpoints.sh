@@ -26,3 +26,4 @@ cp runs/ebm_mnist_buffer_seed0_state.pt runs/ebm_mnist_buffer_long_seed0_state.p
 run scripts/train_ebm_mnist.py --variant buffer --iters 10000 --resume --state runs/ebm_mnist_buffer_long_seed0_state.pt --out ebm_mnist_buffer_long.pt
 run scripts/train_jem.py --method jem --minutes 30 --lr 3e-5 --px-weight 0.1
 run scripts/train_jem.py --method jempp --minutes 30 --lr 3e-5 --px-weight 0.1
+run scripts/train_jem.py --method jem --proximal --iters 472 --minutes 600 --lr 3e-5 --px-weight 0.1 --out jem_jemprox.pt

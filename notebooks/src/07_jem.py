@@ -7,15 +7,16 @@
 # $p(y\mid x)$ and, summing over $y$, a density $p(x)$ of the images (JEM, Grathwohl et al., 2019). We start
 # from a pretrained MNIST classifier (98.9% held-out accuracy) and add the maximum-likelihood term for
 # $\log p(x)$, whose gradient needs samples of the model, drawn by stochastic gradient Langevin dynamics
-# (SGLD). Three models are compared on test accuracy, samples, stability and cost:
+# (SGLD). Four models are compared on test accuracy, samples, stability and cost:
 #
 # - **JEM**: plain SGLD chains continued from a replay buffer (a store of past sampler states), 5% of them
 #   restarted from noise;
 # - **JEM++** (Yang and Ji, 2021): chains started from a Gaussian mixture fitted to the data, and proximal
 #   SGLD, i.e. Langevin steps whose move per pixel is clipped to a small bound;
+# - **JEM + proximal SGLD**: JEM with only its sampler's step made proximal, to see what that step alone does;
 # - the pretrained classifier itself.
 #
-# The two fine-tuned models are loaded from saved weights; set `RETRAIN = True` to train them here instead.
+# The three fine-tuned models are loaded from saved weights; set `RETRAIN = True` to train them here instead.
 
 # %% setup
 
@@ -32,9 +33,9 @@ from scipy.stats import binomtest
 from helpers import checkpoints, energy, jem, plotting, scaled, utils
 from helpers.classifier import accuracy, augment, predict_proba
 
-RETRAIN = False                    # True: train JEM and JEM++ here (about 30 minutes each on one CPU core)
-TRAIN_MINUTES = scaled(30, 0.3)    # wall-clock cap per method when RETRAIN (the shipped runs: 30 min)
-TRAIN_ITERS = scaled(100_000, 3)   # iteration cap per method when RETRAIN
+RETRAIN = False                    # True: train the three models here (15-30 minutes each on one CPU core)
+TRAIN_MINUTES = scaled(60, 0.3)    # wall-clock cap per model when RETRAIN
+TRAIN_ITERS = scaled(None, 3)      # iterations per model when RETRAIN (None: as many as the shipped run made)
 N_SAMPLES = scaled(100, 16)        # samples drawn for the grids and the quality scores
 SEED = 0
 
@@ -229,15 +230,17 @@ for r in trials["runs"]:
 # which tames the very large input gradients of a sharp classifier.
 #
 # Our JEM++ training run changes the start, the sampler, the number of steps and the buffer together (next
-# cell), so its training results answer for the recipe as a whole; the proximal step on its own is compared as
-# a sampler, on fixed models, after the sample grids.
+# cell), so its training results answer for the recipe as a whole. The proximal step on its own is tested twice:
+# in training, by a third run, **JEM + proximal SGLD**, which is JEM with only the step clipped ($\delta=0.03$),
+# trained for JEM's 472 iterations; and as a sampler, on fixed models, after the sample grids.
 
 # %% [markdown]
 # **What else differs between the two runs.** Our JEM++ run changes more than these two things, and each
 # change is a confound of the comparison: it takes **10 SGLD steps per iteration instead of 20**, it has
 # **no replay buffer** (every iteration starts fresh GMM draws: short-run chains, i.e. chains run only those
 # few steps and then discarded, where JEM's chains persist), and both runs stopped at a **30-minute wall-clock
-# cap**, so JEM++ made more iterations.
+# cap**, so JEM++ made more iterations. The third run has none of these differences: same buffer, 20 steps,
+# the same 472 iterations as JEM.
 #
 # **Where it differs from the JEM++ reference** (`sample_q` in `train_jempp.py`, github.com/sndnyang/JEMPP).
 # We clip the whole move, noise included. The authors take, per SGLD step, a gradient step followed by several
@@ -254,29 +257,32 @@ def load_or_train(method):
     """The shipped JEM / JEM++ model and its record, or, when RETRAIN, a fresh run of the shipped run's command."""
     name = f"jem_{method}.pt"
     if RETRAIN:  # scripts/train_jem.py with the recorded settings, saved beside the shipped checkpoint
-        cmd = shlex.split(checkpoints.load_record(name)["command"])[1:]  # drop "python"
+        shipped = checkpoints.load_record(name)
+        cmd = shlex.split(shipped["command"])[1:]  # drop "python"
         name = f"jem_{method}_retrained.pt"
-        subprocess.run([sys.executable, *cmd, "--out", name, "--minutes", str(TRAIN_MINUTES), "--iters", str(TRAIN_ITERS),
+        iters = shipped["iterations"] if TRAIN_ITERS is None else TRAIN_ITERS
+        subprocess.run([sys.executable, *cmd, "--out", name, "--minutes", str(TRAIN_MINUTES), "--iters", str(iters),
                         "--seed", str(SEED)] + (["--smoke"] if utils.is_smoke() else []),
                        check=True, cwd=utils.repo_root())
     return checkpoints.load_into(jem.JEMCNN(10), name).eval(), checkpoints.load_record(name)
 
 
 models, records = {}, {}
-for method in ("jem", "jempp"):
+for method in ("jem", "jempp", "jemprox"):
     models[method], records[method] = load_or_train(method)
     r, s = records[method], records[method]["sampler"]
     o = r["optimizer"]
     start = (f"a replay buffer of {s['buffer_size']:,} + {s['reinit']:.0%} noise" if s["buffer_size"]
              else f"fresh class-GMM draws ({s['gmm_covariance']} cov.)")
     step = "SGLD" if s["bound"] is None else f"proximal SGLD (bound {s['bound']})"
+    stop = (f"{r['iterations']} iterations (its iteration cap)" if "--iters" in r["command"] else
+            f"stopped by a {r['train_seconds'] / 60:.0f}-minute wall-clock cap after {r['iterations']} iterations")
     print(f"{method}: {s['n_steps']} {step} steps per iteration (alpha {s['step_size']}, sigma {s['noise_scale']}) "
           f"from {start}; {o['name']} lr {o['lr']:g}, batch {o['batch']}, lambda {o['px_weight']}, shifts <= "
-          f"{o['shift']} px; stopped by a {r['train_seconds'] / 60:.0f}-minute wall-clock cap after "
-          f"{r['iterations']} iterations; held-out accuracy {r['heldout_accuracy']:.3f}")
+          f"{o['shift']} px; {stop}; held-out accuracy {r['heldout_accuracy']:.3f}")
 
 # %% [markdown]
-# ## Training curves of JEM and JEM++ (Task 2.6: loss and accuracy)
+# ## Training curves of the three runs (Task 2.6: loss and accuracy)
 #
 # Every 50 iterations the training script stores the means over those 50 training batches of the total loss
 # $\mathrm{CE}+\lambda(\overline{E(x)}-\overline{E(\tilde x)})$, its cross-entropy part, the training-batch
@@ -284,7 +290,7 @@ for method in ("jem", "jempp"):
 # falling total loss is not progress. Its cross-entropy part changes by a few tenths at most, while the energy
 # term falls by several units: for JEM, $0.1\times$ a gap going from +36.7 to -52.5 (printed below) is +3.67 to
 # -5.25. That fall is the *drift*: the real digits' mean energy keeps falling, and the gap between real digits
-# and SGLD negatives turns ever more negative. One run per method (seed 0).
+# and SGLD negatives turns ever more negative. One run per model (seed 0).
 
 # %%
 panels = [("loss", "total loss CE + 0.1 (E(real) - E(SGLD))", "loss"), ("ce", "cross-entropy part", "CE"),
@@ -333,6 +339,12 @@ if len(rj["curves"]) > 1 and len(rp["curves"]) > 1:
     a_ = both - 300  # the same window for both runs
     print(f"E(real) per iteration over iterations {a_}-{both}, both runs: " + ", ".join(
         f"{m} {(at(r, both, 'e_real') - at(r, a_, 'e_real')) / 300:+.3f}" for m, r in (("JEM", rj), ("JEM++", rp))))
+rx = records["jemprox"]
+if len(rj["curves"]) > 1 and len(rx["curves"]) > 1:
+    last = max(set(p["iteration"] for p in rj["curves"]) & set(p["iteration"] for p in rx["curves"]))
+    print(f"iteration {last}, JEM / JEM + proximal: E(real) {at(rj, last, 'e_real'):.1f} / {at(rx, last, 'e_real'):.1f}, "
+          f"gap {at(rj, last, 'gap'):+.1f} / {at(rx, last, 'gap'):+.1f}, CE {at(rj, last, 'ce'):.3f} / "
+          f"{at(rx, last, 'ce'):.3f}, held-out accuracy {at(rj, last, 'test_acc'):.3f} / {at(rx, last, 'test_acc'):.3f}")
 print(f"cost: {rj['cpu_seconds_per_iteration']:.3f} / {rp['cpu_seconds_per_iteration']:.3f} CPU s per iteration "
       f"(JEM / JEM++) = {rj['cpu_seconds_per_iteration'] / rp['cpu_seconds_per_iteration']:.2f}x; forward-backward passes "
       f"per iteration ({rj['sampler']['n_steps']} + 1) / ({rp['sampler']['n_steps']} + 1) = "
@@ -356,14 +368,25 @@ print(f"cost: {rj['cpu_seconds_per_iteration']:.3f} / {rp['cpu_seconds_per_itera
 # run cannot separate from its iteration-to-iteration variation.
 
 # %% [markdown]
+# **The proximal step alone, in training.** Clipping JEM's steps and changing nothing else made the drift
+# worse, not better. At iteration 450 the JEM + proximal run's real digits had a mean energy of **-266.7**
+# against JEM's **-84.7**, its gap had reached -162.8 against -52.5, and over its last 300 recorded iterations
+# $E$(real) fell by 0.819 per iteration against JEM's 0.224; its training cross-entropy rose to 0.626. One
+# explanation fits, though this run does not test it: a clipped chain moves at most 0.03 per pixel and step,
+# so its negatives trail an energy that changes every iteration, the real digits win the contrast ever more
+# easily, and their energy runs away. Either way, JEM++'s slower drift does not come from the proximal step on
+# its own, but from its other changes (the GMM starts, fresh 10-step chains) or their combination with it. One
+# run each, seed 0.
+
+# %% [markdown]
 # ## Samples: GMM starts, JEM and JEM++ chains
 #
 # The next cell fits the class GMM of Task 2.5 and draws 100 starts, the ten classes in turn; it then runs
-# JEM's SGLD for 100 steps from 100 uniform-noise images, and JEM++'s proximal SGLD for 50 steps from the GMM
-# starts. After these three grids come the two saved at the end of each training run, titled "jem (shipped)"
-# and "jempp (shipped)": for JEM, states of its replay buffer run 100 more SGLD steps; for JEM++, fresh GMM
-# draws of random classes run 50 proximal steps (five times the training chains' length). The Comparison
-# below reads them.
+# JEM's SGLD for 100 steps from 100 uniform-noise images, JEM++'s proximal SGLD for 50 steps from the GMM
+# starts, and the JEM + proximal model's proximal SGLD for 100 steps from the same noise. After these four grids
+# come the three saved at the end of each training run, titled "(shipped)": for JEM and JEM + proximal, states
+# of the replay buffer run 100 more steps of the run's own sampler; for JEM++, fresh GMM draws of random
+# classes run 50 proximal steps (five times the training chains' length). The Comparison below reads them.
 
 # %%
 # the smoke profile fits the class GMM on a random 2,000 of the training images (same code path)
@@ -375,8 +398,9 @@ samples = {"GMM start": x_gmm}
 start_jem = jem.uniform_noise(N_SAMPLES, generator=g)
 samples["JEM (noise + 100 SGLD steps)"] = jem.sgld(models["jem"], start_jem, scaled(100, 5))
 samples["JEM++ (GMM + 50 proximal steps)"] = jem.sgld(models["jempp"], x_gmm, scaled(50, 5), bound=0.03)
+samples["JEM + proximal (noise + 100 proximal steps)"] = jem.sgld(models["jemprox"], start_jem, scaled(100, 5), bound=0.03)
 samples_shipped = {m: checkpoints.load_state_dict(f"jem_{m}{'_retrained' if RETRAIN else ''}_samples.pt")["samples"]
-                   for m in ("jem", "jempp")}
+                   for m in models}
 for name, s in {**samples, **{f"{m} (shipped)": s for m, s in samples_shipped.items()}}.items():
     plotting.image_grid(s[:64], title=name)
     plt.show()
@@ -424,8 +448,8 @@ print(f"control: the pretrained classifier's own chains from noise, 100 SGLD ste
 # classifier's confidence follows the energy from the GMM starts (JEM 0.924 to 1.000, JEM++ 0.905 to 0.987),
 # but the control row (speckle at 1.000) is a reminder that confidence alone does not measure quality.
 #
-# One set of 100 chains per row and one seed, on fixed models: whether *training* JEM with the proximal step
-# alone would change its stability, these rows cannot say.
+# One set of 100 chains per row and one seed, on fixed models. What the proximal step does to *training* is
+# the third run's question, answered under the training curves: there it made JEM's drift worse.
 
 # %% [markdown]
 # ## Comparison (Task 2.6)
@@ -446,14 +470,16 @@ for name, s in samples.items():
 
 # %% [markdown]
 # **Answer (samples).** JEM's chains from noise (100 steps) become white strokes on speckled black: many 2s
-# and stroke fragments, few clean digits. The classifier is confident on 92% of them, yet at least one class
+# and stroke fragments, few clean digits. The classifier is confident on 89% of them, yet at least one class
 # is missing (smallest class 0.00), which is why confidence cannot stand for quality here. JEM++'s samples
-# (50 proximal steps from the class GMM) are recognisable digits, with 98% above 0.9; that every class
-# appears (smallest class 0.07) is built in, since the starts are drawn ten classes in turn from the per-class
+# (50 proximal steps from the class GMM) are recognisable digits, with 97% above 0.9; that every class
+# appears (smallest class 0.08) is built in, since the starts are drawn ten classes in turn from the per-class
 # Gaussians. Much of the rest is the start too: the GMM draws alone already reach 0.898 mean confidence and 69%
-# above 0.9, and the steps sharpen them. One set of 100 samples per method. The shipped grids tell the same
-# story less kindly: JEM's buffer chains are mostly 2s, 7s and bar-like strokes, and JEM++'s random-class draws
-# include several malformed digits, unlike the class-balanced grid drawn here.
+# above 0.9, and the steps sharpen them. The JEM + proximal model's chains from noise nearly all end as the
+# same dotted oval, a 0-like template (84% above 0.9, smallest class 0.00). One set of 100 samples per model.
+# The shipped grids tell the same story less kindly: JEM's buffer chains are mostly 2s, 7s and bar-like
+# strokes, JEM++'s random-class draws include several malformed digits, and JEM + proximal's buffer holds
+# ovals and dotted fragments.
 
 # %% [markdown]
 # ### Did training repair $p(x)$?
@@ -484,15 +510,16 @@ with torch.no_grad():
 # of JEM's drift: shifted as the training batches are, those digits get -123.92 from the final model
 # (iteration 472), while the last curve point, the mean over the shifted batches of iterations 401-450, read
 # -84.7. Shifting changes little (-129.89 unshifted), so that difference is drift, in the last few dozen
-# iterations. One run per method, 500 images of each kind.
+# iterations. JEM + proximal, whose drift ran furthest, puts digits lowest of all (-450.37 against noise's
+# +1.76). One run per model, 500 images of each kind.
 
 # %% [markdown]
 # ### Accuracy
 #
-# All three models are tested on the same 1,000 held-out digits, so we compare them pairwise with the exact
+# All four models are tested on the same 1,000 held-out digits, so we compare them pairwise with the exact
 # McNemar test: among the digits on which two models disagree in correctness ($n_{01}$ right only for model A,
 # $n_{10}$ only for model B), the count $n_{01}$ is $\mathrm{Binomial}(n_{01}+n_{10}, 1/2)$ if both are equally
-# accurate. Three tests are run, so the p-values are corrected with Holm's step-down method: sort the $m=3$
+# accurate. Four tests are run, so the p-values are corrected with Holm's step-down method: sort the $m=4$
 # p-values, multiply the $i$-th smallest by $m-i+1$, and carry the running maximum (capped at 1).
 
 # %%
@@ -508,10 +535,10 @@ for m, c in correct.items():
     print(f"{m:10s} {a:9.3f} +- {np.sqrt(a * (1 - a) / n):.3f} {extra[0]:>10} {extra[1]:>7} {extra[2]:>10} {extra[3]:>10}")
 print(f"(+- binomial s.e. on {n} digits)")
 tests = {}
-for a, b in (("jem", "jempp"), ("classifier", "jem"), ("classifier", "jempp")):
+for a, b in (("jem", "jempp"), ("jem", "jemprox"), ("classifier", "jem"), ("classifier", "jempp")):
     only_a, only_b = int((correct[a] & ~correct[b]).sum()), int((correct[b] & ~correct[a]).sum())
     tests[a, b] = (only_a, only_b, binomtest(only_a, only_a + only_b).pvalue if only_a + only_b else 1.0)
-holm, running = {}, 0.0  # Holm-Bonferroni step-down adjustment of the three p-values
+holm, running = {}, 0.0  # Holm-Bonferroni step-down adjustment of the p-values
 for i, key in enumerate(sorted(tests, key=lambda k: tests[k][2])):
     running = max(running, min(1.0, (len(tests) - i) * tests[key][2]))
     holm[key] = running
@@ -523,8 +550,9 @@ for (a, b), (only_a, only_b, p) in tests.items():
 # **Answer (accuracy).** Both fine-tuned models stay well above the homework's 85%: JEM reaches 0.970 and
 # JEM++ 0.985, against the classifier's 0.989 (binomial s.e. 0.003-0.005 on 1,000 digits). Paired on the same
 # digits, JEM++ beats JEM (20 digits against 5, Holm-adjusted p = 0.00815) and JEM lost accuracy against the
-# classifier (20 against 1, adjusted p = 6.29e-05), while JEM++ shows no measurable loss (9 against 5,
-# adjusted p = 0.424).
+# classifier (20 against 1, adjusted p = 8.39e-05), while JEM++ shows no measurable loss (9 against 5,
+# adjusted p = 0.424). JEM + proximal ends lowest, at 0.951, below JEM (25 digits against 6, adjusted
+# p = 0.00263), as its runaway drift and rising cross-entropy foretold.
 #
 # This compares two recipes, not the two JEM++ ideas alone: our JEM++ run also takes 10 SGLD steps instead of
 # 20, keeps no buffer and made 820 iterations against JEM's 472 (Task 2.5). And the p-values cover only the
@@ -551,11 +579,12 @@ for (a, b), (only_a, only_b, p) in tests.items():
 # ## About this run
 #
 # Profile `full` on a CPU with one thread (the set-up cell prints the device and the library versions); the
-# whole notebook ran in 124 s (`notebooks/timings.json`, 2026-12-05). Checkpoints loaded:
-# `mnist_classifier.pt` (the pretrained classifier), `jem_jem.pt` and `jem_jempp.pt` with their samples
-# `jem_jem_samples.pt` and `jem_jempp_samples.pt`; each has a JSON record beside it in `checkpoints/` (command,
-# sampler and optimiser settings, curves, CPU time). Both were trained by `scripts/train_jem.py`, seed 0,
-# one thread each on a shared 2-core machine, each stopped by a 30-minute wall-clock cap (wall time per
-# iteration includes waiting for the shared cores, so the notebook compares CPU seconds). The runs that chose
+# whole notebook ran in 137 s (`notebooks/timings.json`, 2026-12-05). Checkpoints loaded:
+# `mnist_classifier.pt` (the pretrained classifier), `jem_jem.pt`, `jem_jempp.pt` and `jem_jemprox.pt` with
+# their samples `jem_<method>_samples.pt`; each has a JSON record beside it in `checkpoints/` (command,
+# sampler and optimiser settings, curves, CPU time). All three were trained by `scripts/train_jem.py`, seed 0,
+# one thread each on a shared 2-core machine; JEM and JEM++ were each stopped by a 30-minute wall-clock cap
+# (wall time per iteration includes waiting for the shared cores, so the notebook compares CPU seconds), and
+# JEM + proximal (`--proximal`, trained later) by an iteration cap at JEM's 472. The runs that chose
 # $\lambda$ are in `checkpoints/jem_trials.json` (their weights were not kept); JEM++ was not tried at
 # $\lambda=0.1$ before the final run. The grids marked "(shipped)" are the sample files listed above.
