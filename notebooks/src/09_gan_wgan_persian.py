@@ -208,12 +208,9 @@ def c2st_text(rec):
 
 def score_table(rows):
     """A Markdown table of {label: (scores, c2st record or None)}."""
-    lines = ["| images | " + " | ".join(SCORE_COLUMNS.values()) + " | C2ST accuracy [95% CI] |",
-             "|---|" + "---|" * (len(SCORE_COLUMNS) + 1)]
-    for label, (s, c2st) in rows.items():
-        lines.append(f"| {label} | " + " | ".join(f"{s[k]:.3g}" if k.startswith("fd") else f"{s[k]:.3f}"
-                                                  for k in SCORE_COLUMNS) + f" | {c2st_text(c2st)} |")
-    return Markdown("\n".join(lines))
+    cells = {label: [f"{s[k]:.3g}" if k.startswith("fd") else f"{s[k]:.3f}" for k in SCORE_COLUMNS] + [c2st_text(c2st)]
+             for label, (s, c2st) in rows.items()}
+    return Markdown(plotting.markdown_table(["images", *SCORE_COLUMNS.values(), "C2ST accuracy [95% CI]"], cells))
 
 
 control_scores = {name: all_scores(x) for name, x in controls.items()}
@@ -614,12 +611,9 @@ if rec["metrics"]:
 
 # %%
 N_TIME = scaled(20, 2)
-step_ms = {}
-for label, name in MODELS.items():
-    t = gan.make_hoda_trainer(name, x_tr[:2000], seed=0, z_dim=Z_DIM, width=WIDTH, critic_width=CRITIC_WIDTH,
-                              device=device)
-    t.run(2)
-    step_ms[label] = 1000 * t.run(N_TIME)["wall_seconds"] / N_TIME
+step_ms = {label: gan.step_cost(gan.make_hoda_trainer(name, x_tr[:2000], seed=0, z_dim=Z_DIM, width=WIDTH,
+                                                     critic_width=CRITIC_WIDTH, device=device), N_TIME)["wall_ms"]
+           for label, name in MODELS.items()}
 print(f"ms per generator step on {device}: " + ", ".join(f"{k} {v:.0f}" for k, v in step_ms.items())
       + f" | WGAN-GP / GAN: {step_ms['WGAN-GP'] / step_ms['GAN']:.1f}x")
 
@@ -686,12 +680,9 @@ def redraw_gap(m, k):
 def ordering(a, b):
     """'<' or '>' when model a scores lower (better) than b in every seed and both feature spaces, each time by more
     than the two models' redraw gaps together, else None."""
-    signs = set()
-    for s in SEEDS:
-        for k in ("fd", "fd_referee"):
-            d = scores[a, s][k] - scores[b, s][k]
-            signs.add(np.sign(d) if abs(d) > redraw_gap((a, s), k) + redraw_gap((b, s), k) else 0.0)
-    return {-1.0: "<", 1.0: ">"}.get(signs.pop()) if len(signs) == 1 else None
+    keys = ("fd", "fd_referee")
+    gaps = lambda m: [{k: redraw_gap((m, s), k) for k in keys} for s in SEEDS]  # noqa: E731
+    return referee.agreed_order([scores[a, s] for s in SEEDS], [scores[b, s] for s in SEEDS], gaps(a), gaps(b), keys)
 
 
 print("FD of a second draw of as many samples, largest |difference| over the seeds (classifier / referee): "
@@ -833,7 +824,7 @@ for label in ("GAN", "GAN + instance noise"):
 # %% [markdown]
 # ## About this run
 #
-# Profile `full`, executed on a CPU with one thread in 167 s (`notebooks/timings.json`). The generators were trained
+# Profile `full`, executed on a CPU with one thread in 173 s (`notebooks/timings.json`). The generators were trained
 # beforehand by `scripts/train_hoda_gans.py` on one CPU thread, `STEPS` generator steps each (15.0 CPU hours
 # for the eight, printed below; `RETRAIN = True` repeats the training here), and are loaded as float16 copies from
 # `checkpoints/hoda_{gan,gannoise,wgan,wgangp}_seed{0,1}_G.pt`, with the classifier `hoda_classifier.pt` and the
