@@ -533,6 +533,17 @@ def auroc(e_in: Tensor, e_out: Tensor) -> float:
     return float(roc_auc_score(labels.numpy(), torch.cat([e_in.cpu(), e_out.cpu()]).double().numpy()))
 
 
+def auroc_standard_error(auc: float, n_pos: int, n_neg: int) -> float:
+    """Standard error of an AUROC over n_pos positives and n_neg negatives (Hanley and McNeil, 1982)."""
+    if not 0.0 <= auc <= 1.0:  # NaN fails this test too
+        raise ValueError(f"auc must be in [0, 1], got {auc}")
+    if n_pos < 1 or n_neg < 1:
+        raise ValueError(f"n_pos and n_neg must be at least 1, got {n_pos} and {n_neg}")
+    q1, q2 = auc / (2 - auc), 2 * auc ** 2 / (1 + auc)
+    var = (auc * (1 - auc) + (n_pos - 1) * (q1 - auc ** 2) + (n_neg - 1) * (q2 - auc ** 2)) / (n_pos * n_neg)
+    return math.sqrt(max(var, 0.0))
+
+
 def flipped(x: Tensor) -> Tensor:
     """Images turned upside down and mirrored (the tutorial's flip of both spatial axes)."""
     return x.flip(-1, -2)

@@ -288,3 +288,22 @@ def test_step_decay_lr_follows_torchs_steplr():
     assert ebm.step_decay_lr(1e-4, 1.0, 469, 10**6) == 1e-4
     with pytest.raises(ValueError, match="every >= 1"):
         ebm.step_decay_lr(1e-4, 0.97, 0, 5)
+
+
+def test_auroc_standard_error_matches_the_bootstrap():
+    """ebm.auroc_standard_error (Hanley and McNeil, 1982) agrees with the bootstrap s.d. of sklearn's AUROC."""
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    neg, pos = rng.normal(0.0, 1.0, 300), rng.normal(1.0, 1.0, 300)
+    labels = np.r_[np.zeros(300), np.ones(300)]
+    auc = roc_auc_score(labels, np.r_[neg, pos])
+    boot = [roc_auc_score(labels, np.r_[rng.choice(neg, 300), rng.choice(pos, 300)]) for _ in range(400)]
+    se = ebm.auroc_standard_error(auc, 300, 300)
+    assert se == pytest.approx(np.std(boot, ddof=1), rel=0.2)
+    assert ebm.auroc_standard_error(1.0, 50, 50) == 0.0 and ebm.auroc_standard_error(0.5, 1, 1) > 0
+    for bad in ((1.2, 10, 10), (-0.1, 10, 10), (float("nan"), 10, 10)):
+        with pytest.raises(ValueError, match=r"auc must be in \[0, 1\]"):
+            ebm.auroc_standard_error(*bad)
+    with pytest.raises(ValueError, match="at least 1"):
+        ebm.auroc_standard_error(0.8, 0, 10)
