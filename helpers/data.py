@@ -17,7 +17,6 @@ docs/data.md.
 from __future__ import annotations
 
 import gzip
-import hashlib
 import os
 import shutil
 import struct
@@ -30,6 +29,7 @@ import numpy as np
 import torch
 from sklearn.datasets import make_blobs, make_circles, make_moons, make_swiss_roll
 
+from .checkpoints import sha256sum
 from .distributions import GaussianMixture
 from . import utils
 from .utils import repo_root
@@ -427,14 +427,6 @@ def hoda_base_url() -> str:
     return url if url.endswith("/") else url + "/"
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def download_hoda(folder: str | Path | None = None, files=HODA_FILES) -> Path:
     """Download the Hoda CDB files missing from `folder` (default data/hoda) from hoda_base_url(), each checked
     against HODA_SHA256 before it is moved into place (a failed or mismatched download leaves nothing behind).
@@ -463,7 +455,7 @@ def download_hoda(folder: str | Path | None = None, files=HODA_FILES) -> Path:
             tidy()
             raise
         try:
-            got, want = _sha256(tmp / name), HODA_SHA256.get(name)
+            got, want = sha256sum(tmp / name), HODA_SHA256.get(name)
             if want is not None and got != want:
                 raise ChecksumError(
                     f"the download of {url} does not match the copy this project was tested with:\n"

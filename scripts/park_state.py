@@ -21,13 +21,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-
-def sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from helpers.checkpoints import sha256sum  # noqa: E402
 
 
 def git(repo: Path, *args: str, binary: bool = False):
@@ -55,7 +50,7 @@ def park(repo: Path, files: list[str], record: str, restore: str, message: str) 
     rec = json.loads(rec_path.read_text())
     if not isinstance(rec, dict):
         raise ValueError(f"park_state: {record} must hold a JSON object")
-    shas = {p: sha256(repo / p) for p in paths}
+    shas = {p: sha256sum(repo / p) for p in paths}
     git(repo, "add", "-f", "--", *paths)
     git(repo, "commit", "-q", "-m", f"{message}: {', '.join(paths)} parked in the history (they leave the tree in "
                                     "the next commit, which names this one in the record)")
