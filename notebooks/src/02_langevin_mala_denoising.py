@@ -492,8 +492,8 @@ print(f"the same network trained without walls (same 30 digits): E(8x) < E(x) fo
 x0, g = u01(N_CHAINS, seed=6)
 x_t6 = samplers.langevin(x0, score, eps_of(NOISE_3), K, generator=g, show_progress=True, desc="Task 6")
 show(x_t6, rf"Task 6: Langevin, $\sqrt{{2\varepsilon}}$=3/256, K={K}")
-q6 = describe(x_t6, "Task 6 (30 chains)")
-q5_30 = describe(x_t5[:N_CHAINS], "Task 5 (its 30 chains)")
+describe(x_t6, "Task 6 (30 chains)")
+describe(x_t5[:N_CHAINS], "Task 5 (its 30 chains)")
 print("Task 6 is Task 5's sampler with a 2.25 times larger eps; the two runs use different seeds.")
 
 # Task 6 changes two things at once: the step eps and the time K * eps the chains run. Two controls separate them.
@@ -575,21 +575,20 @@ def print_terms(name, x, noise, seed):
     p_acc = t["log_alpha"].clamp(max=0).exp().mean().item()
     y = t["proposal"]
     crossing = ((x < -MARGIN) != (y < -MARGIN)) | ((x > 1 + MARGIN) != (y > 1 + MARGIN))  # pixels crossing a wall
-    g_x, g_y = samplers.log_prob_and_score(log_p, x)[1], samplers.log_prob_and_score(log_p, y)[1]
+    g_x, g_y = t["score_x"], t["score_y"]
     kink_term = (-eps_of(noise) * (g_y ** 2 - g_x ** 2) / 4 * crossing).flatten(1).sum(1)  # their share of the ratio
     print(f"{name}: median Delta log p = -Delta E {t['delta_log_p'].median().item():9.4g} | median log q(x|y) - "
           f"log q(y|x) {ratio.median().item():9.4g} | median log alpha {t['log_alpha'].median().item():9.4g} | "
           f"P(accept) {p_acc:.3f} | pixels crossing a wall: median {crossing.flatten(1).sum(1).float().median().item():.0f}, "
           f"their -eps (g(y)^2 - g(x)^2) / 4 summed: median {kink_term.median().item():.3g} "
           f"(eps c^2 / 4 = {eps_of(noise) * C_BOX ** 2 / 4:.3g})")
-    return t
 
 
 x0, g = u01(N_CHAINS, seed=8)
 m8 = run_mala(x0, NOISE_2, K, g, "Task 8")
 show(m8.samples, rf"Task 8: MALA, $\sqrt{{2\varepsilon}}$=2/256, K={K}, acceptance {m8.acceptance_rate:.2f}")
-q8 = describe(m8.samples, "Task 8")
-t8 = print_terms("one proposal per chain at Task 8's final state, 2/256", m8.samples, NOISE_2, seed=80)
+describe(m8.samples, "Task 8")
+print_terms("one proposal per chain at Task 8's final state, 2/256", m8.samples, NOISE_2, seed=80)
 
 # %% [markdown]
 # **Answer (Task 8).** MALA accepts **0.797** of its proposals at Task 5's step, so the Metropolis-Hastings test
@@ -620,8 +619,8 @@ t8 = print_terms("one proposal per chain at Task 8's final state, 2/256", m8.sam
 x0, g = u01(N_CHAINS, seed=9)
 m9 = run_mala(x0, NOISE_3, K, g, "Task 9")
 show(m9.samples, rf"Task 9: MALA, $\sqrt{{2\varepsilon}}$=3/256, K={K}, acceptance {m9.acceptance_rate:.2f}")
-q9 = describe(m9.samples, "Task 9")
-t9 = print_terms("one proposal per chain at Task 9's final state, 3/256", m9.samples, NOISE_3, seed=90)
+describe(m9.samples, "Task 9")
+print_terms("one proposal per chain at Task 9's final state, 3/256", m9.samples, NOISE_3, seed=90)
 
 fig, ax = plt.subplots(figsize=(6, 3))
 P.curves({"Task 8 (2/256)": m8.accept_history, "Task 9 (3/256)": m9.accept_history}, ax=ax,
@@ -647,10 +646,10 @@ plt.show()
 # %%
 x0, g = u01(N_CHAINS, seed=10)
 x_warm = samplers.langevin(x0, score, eps_of(NOISE_2), K_INIT, generator=g, show_progress=True, desc="Task 10 warm-up")
-q_warm = describe(x_warm, "after the Langevin warm start")
+describe(x_warm, "after the Langevin warm start")
 SWEEP = {f"{k:g}/256": k / 256 for k in (8, 6, 4, 3, 2, 1, 0.5, 0.25, 0.125)}  # sqrt(2 eps), largest first
-t_warm = {name: print_terms(f"warm start, sqrt(2 eps) = {name:>8}", x_warm, nz, seed=100 + i)
-          for i, (name, nz) in enumerate(SWEEP.items())}
+for i, (name, nz) in enumerate(SWEEP.items()):
+    print_terms(f"warm start, sqrt(2 eps) = {name:>8}", x_warm, nz, seed=100 + i)
 
 # %% [markdown]
 # **Reading the terms.** After 500 Langevin steps, a quarter of Task 5's time, the warm start is still speckled
@@ -738,7 +737,7 @@ print(f"at steps {steps_saved}:")
 print(f"  mean E         {[f'{v:.4g}' for v in e_path]}")
 print(f"  mean max-prob  {[f'{v:.3f}' for v in conf_path]}")
 print(f"  moved from x0  {[f'{v:.2f}' for v in moved_path]}")
-q10 = describe(m10.samples, "Task 10 final")
+describe(m10.samples, "Task 10 final")
 fig, axes = plt.subplots(1, 3, figsize=(15, 3.4))
 axes[0].plot(steps_saved, e_path, "o-")
 axes[0].set(xlabel="MALA step", ylabel="mean energy", title="energy along the chains")
@@ -916,8 +915,8 @@ for s in (50, 100):
 # ## About this run
 #
 # * Executed with the full profile on the CPU (the set-up cell prints the threads and versions); the wall time of
-#   the whole notebook is in `notebooks/timings.json`: 3,798 s (about 63 min, 2 threads, beside other notebooks
-#   run on the same two cores).
+#   the whole notebook is in `notebooks/timings.json`: 2,733 s (about 46 min, 2 threads, alone on the
+#   machine's two cores).
 # * **Energy:** `checkpoints/hw2_energy.pt`, record `checkpoints/hw2_energy.json` (data, the training segments with
 #   seeds and CPU times, sha256, the evaluation printed under Part II). Trained by `scripts/train_hw2_energy.py` (the
 #   whole chain: `scripts/train_hw2_energy_chain.sh`, which `RETRAIN = True` runs): contrastive divergence with
