@@ -616,20 +616,23 @@ step_ms = {label: gan.step_cost(gan.make_hoda_trainer(name, x_tr[:2000], seed=0,
            for label, name in MODELS.items()}
 print(f"ms per generator step on {device}: " + ", ".join(f"{k} {v:.0f}" for k, v in step_ms.items())
       + f" | WGAN-GP / GAN: {step_ms['WGAN-GP'] / step_ms['GAN']:.1f}x")
+per_step = {k: r["cpu_seconds"] / r["generator_steps"] for k, r in records.items()}
+print("in training (the records' CPU seconds per generator step), WGAN-GP / GAN: "
+      + ", ".join(f"seed {seed} {per_step['WGAN-GP', seed] / per_step['GAN', seed]:.1f}x" for seed in SEEDS))
 
 # %% [markdown]
 # **Answer (convergence).** No model has converged. Every run's validation FD was lowest at step 18,000 or later
 # (table), and over the last 5,000 steps it still fell by 16-32%: 50 → 37 and 44 → 35 for the GAN, 32 → 26 and
 # 31 → 26 for the WGAN-GP, 41 → 28 and 37 → 28 for the GAN with instance noise (seeds 0 and 1). On the log scale the curves
-# flatten, so each further 5,000 steps buys less, but longer training would still improve these three models. The
-# clipped WGAN's FD also fell (267 → 223 and 335 → 262), but from far higher: it ends about where the WGAN-GP was
+# flatten, so each further 5,000 steps buys less, but longer training should still improve these three models
+# (tested for the GAN in *Training longer* below). The clipped WGAN's FD also fell (267 → 223 and 335 → 262), but from far higher: it ends about where the WGAN-GP was
 # after 1,000 steps.
 #
 # **Speed.** Per generator step the WGAN-GP learns fastest: FD 73 and 70 at 5,000 steps against 107-118 for the two
-# GANs, and it stays ahead to the end. But a WGAN-GP step costs about five GAN steps (timed above: five critic updates,
-# each with the extra backward pass of the penalty), so per CPU second the GANs are far ahead (top right): the GAN's
-# 20,000 steps buy the WGAN-GP about 20,000 / 5.0 = 4,000, where its validation FD lay between
-# 115-123 (2,500 steps) and 70-73 (5,000 steps).
+# GANs, and it stays ahead to the end. But a WGAN-GP step costs four to five GAN steps (4.8x and 4.2x in training, timed
+# again above: five critic updates, each with the extra backward pass of the penalty), so per CPU second the GANs are
+# far ahead (top right): the GAN's 20,000 steps buy the WGAN-GP about 20,000 / 4.8 ≈ 4,200 and 20,000 / 4.2 ≈ 4,800,
+# where its validation FD lay between 115-123 (2,500 steps) and 70-73 (5,000 steps).
 
 # %% [markdown]
 # **Answer (stability).** The GAN's discriminator wins throughout, yet its generator's FD falls steadily. The WGAN-GP critic's
@@ -638,6 +641,70 @@ print(f"ms per generator step on {device}: " + ", ".join(f"{k} {v:.0f}" for k, v
 # 521 → 658) while its estimate fell (1.59 → 0.845 and 2.28 → 1.52), and over the whole run the estimate shrank far more
 # than the FD (2.68 → 0.0361 and 2.69 → 0.0618, against FD 1,295 → 223 and 1,294 → 262), rising again in seed 1 while
 # the FD fell (0.0505 at 15,000 steps), so its size says little about the samples. Each model was trained once from each of two seeds, and both seeds show each of these patterns.
+
+# %% [markdown]
+# ### Training longer: the GAN to 40,000 steps
+#
+# Does more training close the gap to real digits? The plain GAN is the cheapest model, so both of its runs were
+# continued from their 20,000-step states to 40,000 generator steps with the same recipe (nothing else changed).
+# Their records are read here: the validation scores along all 40,000 steps, and the final scores (5,000 samples
+# against the test digits, as in the table further below) at 20,000 and at 40,000 steps. If the referee's digit
+# share grew by a fixed amount per doubling of the steps, it would be a straight line on the log axis.
+
+# %%
+long_runs = {seed: checkpoints.load_record(utils.checkpoints_dir() / "training_state" / f"hoda_gan_seed{seed}_40k_G.json")
+             for seed in SEEDS}
+fig, axes = plt.subplots(1, 2, figsize=(13, 4))
+for seed, rec in long_runs.items():
+    style = dict(color="tab:blue", ls="-" if seed == SEEDS[0] else "--", label=f"GAN, seed {seed}")
+    axes[0].plot(rec["history"]["step"], rec["history"]["fd_val"], **style)
+    axes[1].plot(rec["history"]["step"], rec["history"]["digit_share_val"], **style)
+axes[1].axhline(control_scores["real (held out)"]["digit_share"], color="k", ls=":", label="real held-out digits")
+for ax in axes:
+    ax.axvline(records["GAN", SEEDS[0]]["generator_steps"], color="grey", ls=":", label="end of the comparison")
+    ax.set(xscale="log", xlabel="generator steps")
+    ax.legend(fontsize=8)
+axes[0].set(yscale="log", ylabel="FD", title="FD to validation digits (classifier features)")
+axes[1].set(ylim=(0, 1), ylabel="share", title="referee: share named as a digit (p >= 0.9)")
+plt.tight_layout()
+plt.show()
+
+
+def long_row(rec, share_at=()):
+    """Final test scores of one record, the validation digit share at the steps share_at, and the CPU seconds."""
+    m, h = rec["metrics"], rec["history"]
+    if not m:  # a generator trained here (RETRAIN) has no final scores
+        return [f"{rec['generator_steps']:,}"] + ["-"] * 7
+    share = " / ".join(f"{h['digit_share_val'][h['step'].index(k)]:.3f}" for k in share_at)
+    return [f"{rec['generator_steps']:,}", f"{m['fd']:.1f}", f"{m['fd_referee']:.1f}", c2st_text(m),
+            f"{m['digit_share']:.3f}", f"{m['min_class']:.3f}", share or "-", f"{rec['cpu_seconds']:,.0f}"]
+
+
+long_table = {}
+for seed in SEEDS:
+    long_table[f"GAN, seed {seed}"] = long_row(records["GAN", seed])
+    long_table[f"GAN, seed {seed}, continued"] = long_row(long_runs[seed], share_at=(10_000, 20_000, 40_000))
+for seed in SEEDS:
+    long_table[f"WGAN-GP, seed {seed}"] = long_row(records["WGAN-GP", seed])
+display(Markdown(plotting.markdown_table(
+    ["model", "generator steps", "FD (classifier)", "FD (referee)", "C2ST accuracy [95% CI]", "digit share",
+     "smallest class", "validation digit share at 10,000 / 20,000 / 40,000 steps", "CPU s of training (from step 0)"], long_table)))
+
+# %% [markdown]
+# **Answer (training longer).** Doubling the GAN's training improved both FDs and the digit share in both seeds:
+# test FD 36.4 → 23.6 and 34.0 → 19.9, digit share 0.543 → 0.635 and 0.568 → 0.643. The two-sample accuracy fell
+# 0.672 → 0.650 and 0.701 → 0.655 (intervals overlapping in seed 0), and no digit is dropped (smallest class 0.079
+# and 0.075). On the left, the FD still falls along a nearly straight line on log-log axes. The digit share slows
+# down: on the validation digits it rose by 0.16 and 0.14 from 10,000 to 20,000 steps, by 0.09 in both seeds from
+# 20,000 to 40,000 (each value from 1,000 samples, standard error $\sqrt{0.6\cdot0.4/1000}\approx0.015$; the
+# slowdowns, 0.07 and 0.05, are 2.0 and 1.4 times their standard error of about 0.037). At 0.09 per doubling, the
+# real digits' 0.95 is more than three doublings away: at least 320,000 steps, eight times this run, and only if the
+# gain stopped shrinking. The share may well level off below 0.95.
+#
+# The other scores are kinder: at 40,000 steps the GAN's test FD (23.6 and 19.9) matches the WGAN-GP's at 20,000
+# (22.8 and 26.2) and its two-sample accuracy is better (0.650 and 0.655 against 0.719 and 0.729), in 40-44% of the
+# WGAN-GP's CPU time; its digit share stays lower (0.635 and 0.643 against 0.674 and 0.665). One continued run per
+# seed.
 
 # %% [markdown]
 # ### Scores: which model draws the most realistic digits
@@ -813,7 +880,9 @@ for label in ("GAN", "GAN + instance noise"):
 # follows; the two-sample test finds the GANs' samples slightly harder to tell from real digits, so the order at the
 # top depends on the judge, and every model remains distinguishable from real digits (two-sample accuracy 0.658 to
 # 0.729 for these three; 0.5 would be indistinguishable). None of the three drops a digit (the rarest has a share of
-# 0.067 to 0.082). Per CPU second the GANs are far cheaper (a WGAN-GP step costs about five GAN steps).
+# 0.067 to 0.082). A WGAN-GP step costs four to five GAN steps, so in the same CPU time the GAN trains four to five
+# times as many; trained to 40,000 steps it matches the WGAN-GP's FD in less than half its CPU time, though its digit
+# share stays lower (*Training longer*).
 #
 # The weight-clipped WGAN, after as many steps and as many critic updates as the WGAN-GP, still draws mostly malformed
 # strokes (digit share 0.094 and 0.080): its critic barely separates real from generated digits, and its estimate
@@ -824,18 +893,24 @@ for label in ("GAN", "GAN + instance noise"):
 # %% [markdown]
 # ## About this run
 #
-# Profile `full`, executed on a CPU with one thread in 173 s (`notebooks/timings.json`). The generators were trained
+# Profile `full`, executed on a CPU with one thread in 188 s (`notebooks/timings.json`). The generators were trained
 # beforehand by `scripts/train_hoda_gans.py` on one CPU thread, `STEPS` generator steps each (15.0 CPU hours
-# for the eight, printed below; `RETRAIN = True` repeats the training here), and are loaded as float16 copies from
+# for the eight and 1.5 for the GAN's continuation, printed below; `RETRAIN = True` repeats the training here), and are loaded as float16 copies from
 # `checkpoints/hoda_{gan,gannoise,wgan,wgangp}_seed{0,1}_G.pt`, with the classifier `hoda_classifier.pt` and the
 # referee `hoda_referee.pt`. The JSON record beside each checkpoint holds the command, the configuration, the scores
 # every 500 generator steps, the CPU seconds, the final metrics (the two-sample tests, one classifier trained per
 # test, are read from there, computed on the same samples this notebook draws), the critic diagnostics, and the
 # commit that holds the full training state for resuming. Data: the Hoda files `Test 20000.cdb` and
 # `RemainingSamples.cdb` (`helpers.data.HODA_FILES`); the published training file is not used.
+#
+# *Training longer* reads only records: `checkpoints/training_state/hoda_gan_seed{0,1}_40k_G.json`, the plain GAN
+# resumed from its 20,000-step state by the same script (`--steps 40000 --resume`, one thread beside one other
+# training process); each names the commit that holds its float32 generator and full state.
 
 # %%
 print(f"training CPU time of the {len(records)} generators: {sum(r['cpu_seconds'] for r in records.values()) / 3600:.1f} h")
+print(f"the GAN's continuation from {records['GAN', SEEDS[0]]['generator_steps']:,} to 40,000 steps, both seeds: "
+      f"{sum(long_runs[s]['cpu_seconds'] - records['GAN', s]['cpu_seconds'] for s in SEEDS) / 3600:.1f} h")
 recorded = [(scores[k]["fd"], records[k]["metrics"]["fd"]) for k in scores
             if records[k]["metrics"] and records[k]["metrics"]["referee_n"] == N_EVAL]
 if recorded:
