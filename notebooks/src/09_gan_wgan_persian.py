@@ -625,13 +625,13 @@ print("in training (the records' CPU seconds per generator step), WGAN-GP / GAN:
 # (table), and over the last 5,000 steps it still fell by 16-32%: 50 → 37 and 44 → 35 for the GAN, 32 → 26 and
 # 31 → 26 for the WGAN-GP, 41 → 28 and 37 → 28 for the GAN with instance noise (seeds 0 and 1). On the log scale the curves
 # flatten, so each further 5,000 steps buys less, but longer training should still improve these three models
-# (tested for the GAN in *Training longer* below). The clipped WGAN's FD also fell (267 → 223 and 335 → 262), but from far higher: it ends about where the WGAN-GP was
-# after 1,000 steps.
+# (tested for the GAN in *Training longer* below). The clipped WGAN's FD also fell (267 → 223 and 335 → 262), but
+# from far higher: it ends about where the WGAN-GP was after 1,000 steps.
 #
 # **Speed.** Per generator step the WGAN-GP learns fastest: FD 73 and 70 at 5,000 steps against 107-118 for the two
-# GANs, and it stays ahead to the end. But a WGAN-GP step costs four to five GAN steps (4.8x and 4.2x in training, timed
-# again above: five critic updates, each with the extra backward pass of the penalty), so per CPU second the GANs are
-# far ahead (top right): the GAN's 20,000 steps buy the WGAN-GP about 20,000 / 4.8 ≈ 4,200 and 20,000 / 4.2 ≈ 4,800,
+# GANs, and it stays ahead to the end. But a WGAN-GP step costs four to five GAN steps (4.8x and 4.2x in training,
+# timed again above: five critic updates, each with the extra backward pass of the penalty), so per CPU second the GANs
+# are far ahead (top right): the GAN's 20,000 steps buy the WGAN-GP about 20,000 / 4.8 ≈ 4,200 and 20,000 / 4.2 ≈ 4,800,
 # where its validation FD lay between 115-123 (2,500 steps) and 70-73 (5,000 steps).
 
 # %% [markdown]
@@ -895,9 +895,9 @@ for label in ("GAN", "GAN + instance noise"):
 #
 # Profile `full`, executed on a CPU with one thread in 188 s (`notebooks/timings.json`). The generators were trained
 # beforehand by `scripts/train_hoda_gans.py` on one CPU thread, `STEPS` generator steps each (15.0 CPU hours
-# for the eight and 1.5 for the GAN's continuation, printed below; `RETRAIN = True` repeats the training here), and are loaded as float16 copies from
-# `checkpoints/hoda_{gan,gannoise,wgan,wgangp}_seed{0,1}_G.pt`, with the classifier `hoda_classifier.pt` and the
-# referee `hoda_referee.pt`. The JSON record beside each checkpoint holds the command, the configuration, the scores
+# for the eight and 1.5 for the GAN's continuation, printed below; `RETRAIN = True` repeats the training here), and
+# are loaded as float16 copies from `checkpoints/hoda_{gan,gannoise,wgan,wgangp}_seed{0,1}_G.pt`, with the
+# classifier `hoda_classifier.pt` and the referee `hoda_referee.pt`. The JSON record beside each checkpoint holds the command, the configuration, the scores
 # every 500 generator steps, the CPU seconds, the final metrics (the two-sample tests, one classifier trained per
 # test, are read from there, computed on the same samples this notebook draws), the critic diagnostics, and the
 # commit that holds the full training state for resuming. Data: the Hoda files `Test 20000.cdb` and
