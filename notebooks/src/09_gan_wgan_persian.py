@@ -20,7 +20,7 @@ import numpy as np
 import torch
 import matplotlib.pyplot as plt
 from IPython.display import Markdown, display
-from scipy import ndimage
+from scipy import ndimage, stats
 
 from helpers import checkpoints, classifier, data, gan, plotting, referee, scaled, utils
 
@@ -643,22 +643,27 @@ print("in training (the records' CPU seconds per generator step), WGAN-GP / GAN:
 # the FD fell (0.0505 at 15,000 steps), so its size says little about the samples. Each model was trained once from each of two seeds, and both seeds show each of these patterns.
 
 # %% [markdown]
-# ### Training longer: the GAN to 40,000 steps
+# ### Training longer: the GAN to 108,000 steps
 #
 # Does more training close the gap to real digits? The plain GAN is the cheapest model, so both of its runs were
-# continued from their 20,000-step states to 40,000 generator steps with the same recipe (nothing else changed).
-# Their records are read here: the validation scores along all 40,000 steps, and the final scores (5,000 samples
-# against the test digits, as in the table further below) at 20,000 and at 40,000 steps. If the referee's digit
-# share grew by a fixed amount per doubling of the steps, it would be a straight line on the log axis.
+# continued from their 20,000-step states with the same recipe (nothing else changed), to 40,000 and then to 108,000
+# generator steps. Their records are read here: the validation scores along all 108,000 steps, and the final scores
+# (5,000 samples against the test digits, as in the table further below) at 20,000, 40,000 and 108,000 steps. If the
+# referee's digit share grew by a fixed amount per doubling of the steps, it would be a straight line on the log
+# axis; the second table measures that amount on each of the last four doublings (6,750 → 108,000 steps), as the
+# least-squares slope of the validation digit share (1,000 samples every 500 steps) against $\log_2(\text{steps})$,
+# with its standard error.
 
 # %%
-long_runs = {seed: checkpoints.load_record(utils.checkpoints_dir() / "training_state" / f"hoda_gan_seed{seed}_40k_G.json")
-             for seed in SEEDS}
+LONG_STEPS = (40_000, 108_000)  # the continued runs' lengths (records in checkpoints/training_state/)
+long_runs = {(seed, n): checkpoints.load_record(utils.checkpoints_dir() / "training_state" / f"hoda_gan_seed{seed}_{n // 1000}k_G.json")
+             for seed in SEEDS for n in LONG_STEPS}
 fig, axes = plt.subplots(1, 2, figsize=(13, 4))
-for seed, rec in long_runs.items():
+for seed in SEEDS:
+    h = long_runs[seed, LONG_STEPS[-1]]["history"]
     style = dict(color="tab:blue", ls="-" if seed == SEEDS[0] else "--", label=f"GAN, seed {seed}")
-    axes[0].plot(rec["history"]["step"], rec["history"]["fd_val"], **style)
-    axes[1].plot(rec["history"]["step"], rec["history"]["digit_share_val"], **style)
+    axes[0].plot(h["step"], h["fd_val"], **style)
+    axes[1].plot(h["step"], h["digit_share_val"], **style)
 axes[1].axhline(control_scores["real (held out)"]["digit_share"], color="k", ls=":", label="real held-out digits")
 for ax in axes:
     ax.axvline(records["GAN", SEEDS[0]]["generator_steps"], color="grey", ls=":", label="end of the comparison")
@@ -670,41 +675,59 @@ plt.tight_layout()
 plt.show()
 
 
-def long_row(rec, share_at=()):
-    """Final test scores of one record, the validation digit share at the steps share_at, and the CPU seconds."""
-    m, h = rec["metrics"], rec["history"]
+def long_row(rec):
+    """Final test scores of one record and its CPU seconds."""
+    m = rec["metrics"]
     if not m:  # a generator trained here (RETRAIN) has no final scores
-        return [f"{rec['generator_steps']:,}"] + ["-"] * 7
-    share = " / ".join(f"{h['digit_share_val'][h['step'].index(k)]:.3f}" for k in share_at)
+        return [f"{rec['generator_steps']:,}"] + ["-"] * 6
     return [f"{rec['generator_steps']:,}", f"{m['fd']:.1f}", f"{m['fd_referee']:.1f}", c2st_text(m),
-            f"{m['digit_share']:.3f}", f"{m['min_class']:.3f}", share or "-", f"{rec['cpu_seconds']:,.0f}"]
+            f"{m['digit_share']:.3f}", f"{m['min_class']:.3f}", f"{rec['cpu_seconds']:,.0f}"]
 
 
 long_table = {}
 for seed in SEEDS:
     long_table[f"GAN, seed {seed}"] = long_row(records["GAN", seed])
-    long_table[f"GAN, seed {seed}, continued"] = long_row(long_runs[seed], share_at=(10_000, 20_000, 40_000))
+    for n in LONG_STEPS:
+        long_table[f"GAN, seed {seed}, continued to {n:,}"] = long_row(long_runs[seed, n])
 for seed in SEEDS:
     long_table[f"WGAN-GP, seed {seed}"] = long_row(records["WGAN-GP", seed])
 display(Markdown(plotting.markdown_table(
     ["model", "generator steps", "FD (classifier)", "FD (referee)", "C2ST accuracy [95% CI]", "digit share",
-     "smallest class", "validation digit share at 10,000 / 20,000 / 40,000 steps", "CPU s of training (from step 0)"], long_table)))
+     "smallest class", "CPU s of training (from step 0)"], long_table)))
+
+
+def gain_per_doubling(history, first, last):
+    """Least-squares slope (and its standard error) of the validation digit share against log2(steps), first..last."""
+    step, share = np.array(history["step"]), np.array(history["digit_share_val"], dtype=float)
+    keep = (step >= first) & (step <= last)
+    fit = stats.linregress(np.log2(step[keep]), share[keep])
+    return fit.slope, fit.stderr
+
+
+doublings = [(LONG_STEPS[-1] // 2 ** k, LONG_STEPS[-1] // 2 ** (k - 1)) for k in (4, 3, 2, 1)]
+gains = {seed: [gain_per_doubling(long_runs[seed, LONG_STEPS[-1]]["history"], a, b) for a, b in doublings] for seed in SEEDS}
+display(Markdown(plotting.markdown_table(
+    ["validation digit share gained per doubling", *(f"{a:,} → {b:,} steps" for a, b in doublings)],
+    {f"GAN, seed {seed}": [f"{g:.3f} ± {se:.3f}" for g, se in gains[seed]] for seed in SEEDS})))
 
 # %% [markdown]
-# **Answer (training longer).** Doubling the GAN's training improved both FDs and the digit share in both seeds:
-# test FD 36.4 → 23.6 and 34.0 → 19.9, digit share 0.543 → 0.635 and 0.568 → 0.643. The two-sample accuracy fell
-# 0.672 → 0.650 and 0.701 → 0.655 (intervals overlapping in seed 0), and no digit is dropped (smallest class 0.079
-# and 0.075). On the left, the FD still falls along a nearly straight line on log-log axes. The digit share slows
-# down: on the validation digits it rose by 0.16 and 0.14 from 10,000 to 20,000 steps, by 0.09 in both seeds from
-# 20,000 to 40,000 (each value from 1,000 samples, standard error $\sqrt{0.6\cdot0.4/1000}\approx0.015$; the
-# slowdowns, 0.07 and 0.05, are 2.0 and 1.4 times their standard error of about 0.037). At 0.09 per doubling, the
-# real digits' 0.95 is more than three doublings away: at least 320,000 steps, eight times this run, and only if the
-# gain stopped shrinking. The share may well level off below 0.95.
+# **Answer (training longer).** More steps keep improving the GAN, the digit share ever more slowly. From 20,000
+# to 108,000 steps the test FD fell 36.4 → 11.6 and 34.0 → 16.5 and the digit share rose 0.543 → 0.724 and
+# 0.568 → 0.730, with no digit dropped (smallest class 0.079 and 0.072). On the left, the FD still falls along a
+# nearly straight line on log-log axes. The digit share's gain per doubling shrank at every doubling in both seeds
+# (barely at seed 0's first, 0.153 → 0.143), to 0.076 and 0.045 on the doubling to 108,000 (standard errors
+# 0.004-0.013, if anything too small; the seeds differ by more). If the gain keeps falling by about 0.03 per
+# doubling, the share levels off near 0.8; if it shrinks by a fixed proportion instead, it approaches about 0.8
+# (seed 1) to 0.9 (seed 0), and only over many more doublings.
+# Even at a constant 0.06 per doubling (the last doubling's mean), the real digits' 0.95 is almost four doublings
+# (about 1.4 million steps) away: longer training of this recipe is unlikely to get there in practice.
 #
-# The other scores are kinder: at 40,000 steps the GAN's test FD (23.6 and 19.9) matches the WGAN-GP's at 20,000
-# (22.8 and 26.2) and its two-sample accuracy is better (0.650 and 0.655 against 0.719 and 0.729), in 40-44% of the
-# WGAN-GP's CPU time; its digit share stays lower (0.635 and 0.643 against 0.674 and 0.665). One continued run per
-# seed.
+# The 108,000 steps cost about as much CPU time as the WGAN-GP's 20,000 (14,656 and 14,984 CPU s against 13,882 and
+# 13,698). At that equal cost the GAN is ahead on both FDs, the two-sample test and the digit share in both seeds:
+# test FD 11.6 and 16.5 against 22.8 and 26.2, two-sample accuracy 0.598 and 0.656 against 0.719 and 0.729, digit
+# share 0.724 and 0.730 against 0.674 and 0.665; the rarest digit's share is similar (0.079 and 0.072 against 0.067
+# and 0.079). This is one continued run per seed, and the WGAN-GP was not trained longer, so it says which recipe
+# spends this much CPU better here, not which would end with better digits.
 
 # %% [markdown]
 # ### Scores: which model draws the most realistic digits
@@ -881,8 +904,9 @@ for label in ("GAN", "GAN + instance noise"):
 # top depends on the judge, and every model remains distinguishable from real digits (two-sample accuracy 0.658 to
 # 0.729 for these three; 0.5 would be indistinguishable). None of the three drops a digit (the rarest has a share of
 # 0.067 to 0.082). A WGAN-GP step costs four to five GAN steps, so in the same CPU time the GAN trains four to five
-# times as many; trained to 40,000 steps it matches the WGAN-GP's FD in less than half its CPU time, though its digit
-# share stays lower (*Training longer*).
+# times as many; trained to 108,000 steps, in about the WGAN-GP's CPU time, it leads on both FDs, the two-sample test
+# and the digit share, though its digit share (0.724 and 0.730) stays far below the real digits' 0.95 and grows ever
+# more slowly (*Training longer*).
 #
 # The weight-clipped WGAN, after as many steps and as many critic updates as the WGAN-GP, still draws mostly malformed
 # strokes (digit share 0.094 and 0.080): its critic barely separates real from generated digits, and its estimate
@@ -893,9 +917,9 @@ for label in ("GAN", "GAN + instance noise"):
 # %% [markdown]
 # ## About this run
 #
-# Profile `full`, executed on a CPU with one thread in 188 s (`notebooks/timings.json`). The generators were trained
+# Profile `full`, executed on a CPU with one thread in 169 s (`notebooks/timings.json`). The generators were trained
 # beforehand by `scripts/train_hoda_gans.py` on one CPU thread, `STEPS` generator steps each (15.0 CPU hours
-# for the eight and 1.5 for the GAN's continuation, printed below; `RETRAIN = True` repeats the training here), and
+# for the eight and more for the GAN's continuation, both printed below; `RETRAIN = True` repeats the training here), and
 # are loaded as float16 copies from `checkpoints/hoda_{gan,gannoise,wgan,wgangp}_seed{0,1}_G.pt`, with the
 # classifier `hoda_classifier.pt` and the referee `hoda_referee.pt`. The JSON record beside each checkpoint holds the command, the configuration, the scores
 # every 500 generator steps, the CPU seconds, the final metrics (the two-sample tests, one classifier trained per
@@ -903,14 +927,15 @@ for label in ("GAN", "GAN + instance noise"):
 # commit that holds the full training state for resuming. Data: the Hoda files `Test 20000.cdb` and
 # `RemainingSamples.cdb` (`helpers.data.HODA_FILES`); the published training file is not used.
 #
-# *Training longer* reads only records: `checkpoints/training_state/hoda_gan_seed{0,1}_40k_G.json`, the plain GAN
-# resumed from its 20,000-step state by the same script (`--steps 40000 --resume`, one thread beside one other
-# training process); each names the commit that holds its float32 generator and full state.
+# *Training longer* reads only records: `checkpoints/training_state/hoda_gan_seed{0,1}_{40k,108k}_G.json`, the plain
+# GAN resumed from its 20,000-step state by the same script (`--steps 40000 --resume`, later `--steps 108000
+# --resume`, one thread beside one other training process); each names the commit that holds its float32 generator
+# and full state.
 
 # %%
 print(f"training CPU time of the {len(records)} generators: {sum(r['cpu_seconds'] for r in records.values()) / 3600:.1f} h")
-print(f"the GAN's continuation from {records['GAN', SEEDS[0]]['generator_steps']:,} to 40,000 steps, both seeds: "
-      f"{sum(long_runs[s]['cpu_seconds'] - records['GAN', s]['cpu_seconds'] for s in SEEDS) / 3600:.1f} h")
+print(f"the GAN's continuation from {records['GAN', SEEDS[0]]['generator_steps']:,} to {LONG_STEPS[-1]:,} steps, both "
+      f"seeds: {sum(long_runs[s, LONG_STEPS[-1]]['cpu_seconds'] - records['GAN', s]['cpu_seconds'] for s in SEEDS) / 3600:.1f} h")
 recorded = [(scores[k]["fd"], records[k]["metrics"]["fd"]) for k in scores
             if records[k]["metrics"] and records[k]["metrics"]["referee_n"] == N_EVAL]
 if recorded:
