@@ -31,7 +31,7 @@ from helpers.classifier import accuracy, predict_proba  # noqa: E402
 from helpers.utils import get_device, seed_everything  # noqa: E402
 
 
-def parse():
+def parse(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--method", choices=["jem", "jempp"], required=True)
     p.add_argument("--minutes", type=float, default=40.0, help="wall-clock cap on training")
@@ -62,7 +62,11 @@ def parse():
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--device", default=None)
     p.add_argument("--out", default=None, help="checkpoint name (default jem_<method>.pt)")
-    return p.parse_args()
+    args = p.parse_args(argv)
+    if args.proximal and args.method == "jempp":
+        p.error("--proximal adds JEM++'s proximal step to JEM; JEM++ always takes it (its bound is --bound): "
+                "drop --proximal, or use --method jem for the ablation")
+    return args
 
 
 def main():

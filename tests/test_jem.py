@@ -199,3 +199,12 @@ def test_fit_records_curves_and_restores_after_a_divergence(mnist_small):
     # the plain classifier (no sampler) goes through the same loop
     res = jem.fit(m, x, y, x[:16], y[:16], None, iters=1, batch=8, eval_every=1, show_progress=False)
     assert "gap" in res["curves"][0]  # NaN for the plain classifier: no negatives
+
+
+def test_train_jem_rejects_proximal_with_jempp(load_script, capsys):
+    """--proximal is JEM's ablation; with --method jempp it would change nothing, so the script says so and stops."""
+    script = load_script("train_jem")
+    assert script.parse(["--method", "jem", "--proximal"]).proximal
+    with pytest.raises(SystemExit):
+        script.parse(["--method", "jempp", "--proximal"])
+    assert "JEM++ always takes it" in capsys.readouterr().err
