@@ -918,14 +918,14 @@ for label in ("GAN", "GAN + instance noise"):
 # ## About this run
 #
 # Profile `full`, executed on a CPU with one thread in 169 s (`notebooks/timings.json`). The generators were trained
-# beforehand by `scripts/train_hoda_gans.py` on one CPU thread, `STEPS` generator steps each (15.0 CPU hours
-# for the eight and more for the GAN's continuation, both printed below; `RETRAIN = True` repeats the training here), and
-# are loaded as float16 copies from `checkpoints/hoda_{gan,gannoise,wgan,wgangp}_seed{0,1}_G.pt`, with the
-# classifier `hoda_classifier.pt` and the referee `hoda_referee.pt`. The JSON record beside each checkpoint holds the command, the configuration, the scores
-# every 500 generator steps, the CPU seconds, the final metrics (the two-sample tests, one classifier trained per
-# test, are read from there, computed on the same samples this notebook draws), the critic diagnostics, and the
-# commit that holds the full training state for resuming. Data: the Hoda files `Test 20000.cdb` and
-# `RemainingSamples.cdb` (`helpers.data.HODA_FILES`); the published training file is not used.
+# beforehand by `scripts/train_hoda_gans.py` on one CPU thread, `STEPS` generator steps each (15.0 CPU hours for the
+# eight and more for the GAN's continuation, both printed below; `RETRAIN = True` repeats the training here), and are
+# loaded as float16 copies from `checkpoints/hoda_{gan,gannoise,wgan,wgangp}_seed{0,1}_G.pt`, with the classifier
+# `hoda_classifier.pt` and the referee `hoda_referee.pt`. The JSON record beside each checkpoint holds the command,
+# the configuration, the scores every 500 generator steps, the CPU seconds, the final metrics (the two-sample tests,
+# one classifier trained per test, are read from there, computed on the same samples this notebook draws), the critic
+# diagnostics, and the commit that holds the full training state for resuming. Data: the Hoda files `Test 20000.cdb`
+# and `RemainingSamples.cdb` (`helpers.data.HODA_FILES`); the published training file is not used.
 #
 # *Training longer* reads only records: `checkpoints/training_state/hoda_gan_seed{0,1}_{40k,108k}_G.json`, the plain
 # GAN resumed from its 20,000-step state by the same script (`--steps 40000 --resume`, later `--steps 108000
