@@ -9,6 +9,7 @@ same 85% train split, two seeds each, resumable across sessions.
     OMP_NUM_THREADS=1 python scripts/train_hoda_gans.py --models wgan-gp --seed 0 --rescore  # curves from snapshots
     OMP_NUM_THREADS=1 python scripts/train_hoda_gans.py --publish       # copy finished generators to checkpoints/
     OMP_NUM_THREADS=1 python scripts/train_hoda_gans.py --time 20       # ms per generator step, each model
+    OMP_NUM_THREADS=1 python scripts/train_hoda_gans.py --widths 128 64 --models gan --seed 0 --steps 20000  # usual width
 
 The models given to one run are trained round-robin, --eval-every generator steps each in turn, so all of them have
 the same number of generator steps whenever the run stops. After every turn the script
@@ -49,6 +50,7 @@ from helpers import checkpoints, classifier, data, gan, referee, utils  # noqa: 
 SPLIT_SEED = 0
 SPLIT = (0.85, 0.10, 0.05)
 Z_DIM, WIDTH, CRITIC_WIDTH, BATCH = 100, 64, 32, 64
+DEFAULT_WIDTHS = (WIDTH, CRITIC_WIDTH)  # notebook 09's models; --widths trains others in a run directory of their own
 CLASSIFIER = dict(width=16, epochs=2, batch_size=128, lr=3e-3, shift=2)
 REFEREE_SEED = 1  # another architecture (LeNet-5) and another seed than the classifier: a second feature space
 MODELS = gan.HODA_RECIPES  # name -> kind, discriminator / critic norm, trainer arguments
@@ -87,7 +89,9 @@ def file_stem(name: str, seed: int) -> str:
 
 
 def run_dir() -> Path:
-    return utils.repo_root() / "runs" / "hoda_gans"
+    """runs/hoda_gans/ for the default widths; runs/hoda_gans_g<width>_d<critic width>/ for other --widths."""
+    default = (WIDTH, CRITIC_WIDTH) == DEFAULT_WIDTHS
+    return utils.repo_root() / "runs" / ("hoda_gans" if default else f"hoda_gans_g{WIDTH}_d{CRITIC_WIDTH}")
 
 
 def state_path(name: str, seed: int) -> Path:
@@ -345,12 +349,22 @@ def main(argv=None) -> int:
     p.add_argument("--publish", action="store_true", help="copy finished generators to checkpoints/")
     p.add_argument("--rescore", action="store_true",
                    help="recompute the scores along training of --models (seed --seed) from their snapshots")
+    p.add_argument("--widths", type=int, nargs=2, default=list(DEFAULT_WIDTHS), metavar=("G", "D"),
+                   help="generator width (G: 2G x 7x7 -> G x 14x14 -> 28x28) and critic width (D -> 2D -> 4D "
+                        "channels); other than the default 64 32 (the usual DCGAN is 128 64) the run lives in "
+                        "runs/hoda_gans_g<G>_d<D>/ and is never published")
     p.add_argument("--time", type=int, default=None, metavar="STEPS",
                    help="only measure CPU milliseconds per generator step of each model from STEPS steps")
     argv = sys.argv[1:] if argv is None else list(argv)
     args = p.parse_args(argv)
     if args.steps < 1 or args.eval_every < 1:
         p.error("--steps and --eval-every must be >= 1")
+    if min(args.widths) < 1:
+        p.error("--widths must be two positive integers, e.g. --widths 128 64")
+    if args.publish and tuple(args.widths) != DEFAULT_WIDTHS:
+        p.error(f"--publish ships notebook 09's models only (--widths {DEFAULT_WIDTHS[0]} {DEFAULT_WIDTHS[1]})")
+    global WIDTH, CRITIC_WIDTH
+    WIDTH, CRITIC_WIDTH = args.widths
     command = "python " + " ".join(shlex.quote(a) for a in ["scripts/train_hoda_gans.py", *argv])
     print(f"torch {torch.__version__}, {utils.hardware()}, load {os.getloadavg()}", flush=True)
     if args.publish:

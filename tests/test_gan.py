@@ -538,3 +538,11 @@ def test_training_script_records_resumes_and_publishes(tmp_path, monkeypatch, lo
     late = {"step": [1, 2, 3]}
     script.append_aligned(late, "fd_referee_val", 5.0)  # a score first computed at the third turn
     assert late["fd_referee_val"] == [None, None, 5.0]
+    script.main(["--models", "gan", "--seed", "3", "--steps", "1", "--eval-every", "1", "--widths", "8", "4"])
+    other = tmp_path / "runs" / "hoda_gans_g8_d4"  # other widths: a run directory of their own
+    rec = checkpoints.load_record(other / "hoda_gan_seed3_G.pt")
+    assert "width=8" in rec["model"] and "(width=4," in rec["critic"] and rec["generator_steps"] == 1
+    checkpoints.load_into(gan.DCGANGenerator(script.Z_DIM, 8), other / "hoda_gan_seed3_G.pt")
+    assert checkpoints.load_record(work / "hoda_gan_seed3_G.pt")["generator_steps"] == 1  # the default run untouched
+    with pytest.raises(SystemExit):
+        script.main(["--publish", "--widths", "8", "4"])  # only notebook 09's widths are shipped
