@@ -4,6 +4,7 @@ with the deep-EBM tutorial's recipe, in one of three variants of the negatives, 
     python scripts/train_ebm_mnist.py --variant buffer            # writes checkpoints/ebm_mnist_buffer.pt + .json
     python scripts/train_ebm_mnist.py --variant buffer --resume   # continue from runs/ebm_mnist_buffer_seed0_state.pt
     python scripts/train_ebm_mnist.py --variant noise --smoke     # seconds; writes to /tmp, checks the code paths
+    python scripts/train_ebm_mnist.py --variant buffer --score-state runs/ebm_mnist_buffer_seed0_state.pt  # scores only
 
 The three variants differ only in where the chains start and in the noise schedule (helpers.ebm.train_step serves
 all three):
@@ -28,6 +29,9 @@ test against as many held-out digits (helpers.classifier.c2st; 0.5 = indistingui
 adds the energy as an out-of-distribution score (AUROC against 1,000 Fashion-MNIST test images and the tutorial's
 noise / noisy / flipped / shrunken digits) and the two-sample test's controls (held-out digits against training
 digits: about 0.5; U[-1, 1] noise against held-out digits: about 1.0).
+With a replay buffer, the final evaluation also scores --eval-chains images drawn from the buffer (the persistent
+chains whose last 60 steps the training used as negatives) the same way, under "replay_buffer": the model's samples
+by the chains it trained with, beside fresh chains from noise. --score-state STATE prints both for a saved state.
 
 Resumable: the whole training state (weights, Adam, buffer, both random generators, data order, curves) is written
 to --state every --state-every iterations and at the end; --resume continues it exactly. The record (seed, data,
@@ -85,6 +89,9 @@ def parse(argv=None):
                    help="also write the final state here with the buffer as uint8 (small enough to commit; resuming "
                         "from it is approximate)")
     p.add_argument("--out", default=None, help="checkpoint name (default ebm_mnist_<variant>.pt in checkpoints/)")
+    p.add_argument("--score-state", default=None, metavar="STATE",
+                   help="only score a saved training state (256 chains from noise by the variant's sampler, and as "
+                        "many replay-buffer images) and print the scores as JSON; trains and writes nothing")
     p.add_argument("--smoke", action="store_true", help="a few iterations on a small subset, written to /tmp")
     args = p.parse_args(argv)
     if args.iters < 1 or args.batch < 1 or args.steps < 1 or args.eval_chains < 2 or args.eval_steps < 1:
@@ -134,20 +141,30 @@ def sample_from_noise(model, sampler: ebm.SamplerConfig, n: int, seed: int, devi
     return sampler.run(model, x0, generator=g).cpu()
 
 
-def evaluate(model, args, x_held: torch.Tensor, classifier, device, controls: dict | None = None) -> dict:
-    """Samples from noise scored by the classifier and by the two-sample test against held-out digits."""
+def sample_scores(model, xs: torch.Tensor, real: torch.Tensor, classifier, args, seed: int, device) -> dict:
+    """Images in [-1, 1] scored by the classifier, by the two-sample test against `real`, and by their mean energy."""
+    q = energy.quality(classifier, ebm.to_unit(xs))
+    test = c2st(ebm.to_unit(real), ebm.to_unit(xs), steps=args.c2st_steps, seed=seed, device=device)
+    return {"mean_max_prob": round(q["mean_max_prob"], 4), "min_class": round(q["min_class_fraction"], 4),
+            "class_fractions": q["class_fractions"], "c2st_accuracy": round(test["accuracy"], 4),
+            "c2st_ci95": [round(v, 4) for v in test["ci95"]], "c2st_n": test["n"],
+            "mean_energy_samples": round(ebm.energy_scores(model, xs).mean().item(), 4)}
+
+
+def evaluate(model, args, x_held: torch.Tensor, classifier, device, controls: dict | None = None,
+             buffer_x: torch.Tensor | None = None) -> dict:
+    """Samples from noise scored by the classifier and by the two-sample test against held-out digits; with
+    buffer_x, as many images of the replay buffer (the persistent chains) scored the same way."""
     t0 = time.perf_counter()
     seed = 1000 + args.seed  # never a training seed
     xs = sample_from_noise(model, sampler_for(args, args.eval_steps), args.eval_chains, seed, device)
     real = x_held[utils.randperm(len(x_held), generator=utils.generator(seed))[:args.eval_chains]]
-    q = energy.quality(classifier, ebm.to_unit(xs))
-    test = c2st(ebm.to_unit(real), ebm.to_unit(xs), steps=args.c2st_steps, seed=seed, device=device)
-    out = {"mean_max_prob": round(q["mean_max_prob"], 4), "min_class": round(q["min_class_fraction"], 4),
-           "class_fractions": q["class_fractions"], "c2st_accuracy": round(test["accuracy"], 4),
-           "c2st_ci95": [round(v, 4) for v in test["ci95"]], "c2st_n": test["n"],
-           "mean_energy_samples": round(ebm.energy_scores(model, xs).mean().item(), 4),
+    out = {**sample_scores(model, xs, real, classifier, args, seed, device),
            "mean_energy_heldout": round(ebm.energy_scores(model, real).mean().item(), 4),
            "chains": args.eval_chains, "steps": args.eval_steps, "sampler_seed": seed}
+    if buffer_x is not None:
+        pick = utils.randperm(len(buffer_x), generator=utils.generator(seed + 2))[:args.eval_chains]
+        out["replay_buffer"] = sample_scores(model, buffer_x[pick].to(device), real, classifier, args, seed, device)
     if controls:
         g = utils.generator(seed + 1)
         x_train_ctrl = controls["x_train"][utils.randperm(len(controls["x_train"]), generator=g)[:args.eval_chains]]
@@ -164,6 +181,28 @@ def evaluate(model, args, x_held: torch.Tensor, classifier, device, controls: di
     out["eval_seconds"] = round(time.perf_counter() - t0, 1)
     model.requires_grad_(True).train()
     return out
+
+
+def buffer_images(saved: dict) -> torch.Tensor:
+    """A saved replay buffer's images in [-1, 1]: float32, or zlib-compressed uint8 in a compact state."""
+    bx = saved["x"]
+    if saved.get("codec") == "uint8-zlib":
+        raw = zlib.decompress(bytes(bx.numpy()))
+        bx = torch.frombuffer(bytearray(raw), dtype=torch.uint8).reshape(saved["shape"])
+    return bx.float() / 255 * 2 - 1 if bx.dtype == torch.uint8 else bx
+
+
+def score_state(args, device) -> dict:
+    """The final evaluation's sample scores (from noise, and the replay buffer's images) of a saved training state,
+    without training or writing anything: what --score-state prints."""
+    _, x_held, _, _ = load_data(args.smoke)
+    s = torch.load(args.score_state, map_location="cpu", weights_only=True)
+    model = ebm.build("cnn", hidden=32).to(device)
+    model.load_state_dict(s["model"])
+    buffer_x = buffer_images(s["buffer"]) if s.get("buffer") else None
+    out = evaluate(model, args, x_held, energy.load_classifier(device=device), device, buffer_x=buffer_x)
+    return {"state": repo_relative(args.score_state), "state_sha256": ckpt.sha256sum(args.score_state),
+            "iteration": s["iteration"], **out}
 
 
 def save_state(path: Path, it: int, model, opt, buffer, g, perm, pos, hist: ebm.History, evals: list, cpu_used: float,
@@ -190,6 +229,12 @@ def main(argv=None):
     args = parse(argv)
     torch.set_num_threads(args.threads)
     device = get_device()
+    if args.score_state:
+        if not Path(args.score_state).exists():
+            sys.exit(f"--score-state: no training state at {args.score_state}")
+        scores = score_state(args, device)
+        print(json.dumps(scores, indent=1), flush=True)
+        return scores
     seed_everything(args.seed)
     x, x_held, x_fashion, desc = load_data(args.smoke)
     v = VARIANTS[args.variant]
@@ -208,11 +253,7 @@ def main(argv=None):
         model.load_state_dict(s["model"])
         opt.load_state_dict(s["optimizer"])
         if buffer is not None:
-            bx = s["buffer"]["x"]  # float32, or zlib-compressed uint8 in a compact state (see --compact-state)
-            if s["buffer"].get("codec") == "uint8-zlib":
-                raw = zlib.decompress(bytes(bx.numpy()))
-                bx = torch.frombuffer(bytearray(raw), dtype=torch.uint8).reshape(s["buffer"]["shape"])
-            buffer.x = bx.float() / 255 * 2 - 1 if bx.dtype == torch.uint8 else bx
+            buffer.x = buffer_images(s["buffer"])
             buffer._next = s["buffer"]["next"]
             buffer.generator.set_state(s["buffer"]["generator"])
         g.set_state(s["generator"])
@@ -266,7 +307,8 @@ def main(argv=None):
     if args.compact_state:
         save_state(Path(args.compact_state), len(hist.loss), model, opt, buffer, g, perm, pos, hist, evals,
                    hist.cpu_seconds, hist.seconds, loads, commands, compact=True)
-    final = evaluate(model, args, x_held, classifier, device, controls={"x_train": x, "x_fashion": x_fashion})
+    final = evaluate(model, args, x_held, classifier, device, controls={"x_train": x, "x_fashion": x_fashion},
+                     buffer_x=None if buffer is None else buffer.x)
     print(json.dumps(final, indent=1), flush=True)
     snap_name = Path(args.out).stem + "_snapshots.pt"
     snap_path = ckpt.resolve(args.out).with_name(snap_name)

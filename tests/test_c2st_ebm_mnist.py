@@ -77,3 +77,12 @@ def test_compact_state_resumes_close_to_the_run(tmp_path, data_root, one_thread,
     # the 3rd iteration overwrote 128 of the 256 buffer images; the others were restored within 1/255
     diff = (s_next["buffer"]["x"] - s_full["buffer"]["x"]).abs().amax(dim=(1, 2, 3))
     assert (diff <= 2 / 255 + 1e-6).sum() >= 256 - 128
+    rec = json.loads((tmp_path / "b.json").read_text())
+    assert rec["evaluation"]["replay_buffer"]["c2st_n"] == 16 and "mean_max_prob" in rec["evaluation"]["replay_buffer"]
+    before = compact.read_bytes()
+    scored = script.main(common + ["--score-state", str(compact)])  # scores a saved state, writes nothing
+    assert compact.read_bytes() == before and scored["iteration"] == 3
+    assert scored["replay_buffer"] == rec["evaluation"]["replay_buffer"]  # the same images and seeds as the run's end
+    assert {k: scored[k] for k in rec["metrics"]} == rec["metrics"]
+    with pytest.raises(SystemExit, match="no training state"):
+        script.main(common + ["--score-state", str(tmp_path / "missing.pt")])
