@@ -10,6 +10,7 @@ same 85% train split, two seeds each, resumable across sessions.
     OMP_NUM_THREADS=1 python scripts/train_hoda_gans.py --publish       # copy finished generators to checkpoints/
     OMP_NUM_THREADS=1 python scripts/train_hoda_gans.py --time 20       # ms per generator step, each model
     OMP_NUM_THREADS=1 python scripts/train_hoda_gans.py --widths 128 64 --models gan --seed 0 --steps 20000  # usual width
+    OMP_NUM_THREADS=1 python scripts/train_hoda_gans.py --models gan --seed 0 --park-as 108k  # then scripts/park_state.py
 
 The models given to one run are trained round-robin, --eval-every generator steps each in turn, so all of them have
 the same number of generator steps whenever the run stops. After every turn the script
@@ -38,6 +39,7 @@ import argparse
 import json
 import os
 import shlex
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -327,6 +329,35 @@ def publish() -> None:
         print(f"published {rec_path.stem} (float16)", flush=True)
 
 
+def copy_for_parking(names: list[str], seed: int, tag: str) -> list[Path]:
+    """Copy each run's generator, record and training state to checkpoints/training_state/<stem>_<tag>_G.pt (+ .json)
+    and <stem>_<tag>_state.pt, the record naming the copies, ready for scripts/park_state.py; returns the .pt copies."""
+    out_dir = utils.checkpoints_dir() / "training_state"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    copies = []
+    for name in names:
+        stem = file_stem(name, seed)
+        g_src, st_src = run_dir() / f"{stem}_G.pt", state_path(name, seed)
+        g_dst, st_dst = out_dir / f"{stem}_{tag}_G.pt", out_dir / f"{stem}_{tag}_state.pt"
+        for src in (g_src, st_src):
+            if not src.exists():
+                raise FileNotFoundError(f"{src}: no such run of {name}, seed {seed} (train it first, same --widths)")
+        for dst in (g_dst, st_dst, g_dst.with_suffix(".json")):
+            if dst.exists():
+                raise FileExistsError(f"{dst} exists: choose another --park-as tag")
+        shutil.copy2(g_src, g_dst)
+        shutil.copy2(st_src, st_dst)
+        rec = json.loads(g_src.with_suffix(".json").read_text())
+        rel = lambda q: str(q.relative_to(utils.repo_root()))  # noqa: E731
+        rec.update(file=rel(g_dst), state_file=rel(st_dst), copied_from=rel(g_src))
+        g_dst.with_suffix(".json").write_text(json.dumps(rec, indent=2, default=str) + "\n")
+        copies += [st_dst, g_dst]
+        print(f"copied {name} seed {seed} ({rec['generator_steps']} generator steps) to {rel(g_dst)} and "
+              f"{rel(st_dst)}; park them with scripts/park_state.py --record {rel(g_dst.with_suffix('.json'))} ...",
+              flush=True)
+    return copies
+
+
 def time_steps(names: list[str], n: int, splits) -> None:
     """Milliseconds of CPU per generator step of each model (after 2 warm-up steps)."""
     for name in names:
@@ -353,6 +384,9 @@ def main(argv=None) -> int:
                    help="generator width (G: 2G x 7x7 -> G x 14x14 -> 28x28) and critic width (D -> 2D -> 4D "
                         "channels); other than the default 64 32 (the usual DCGAN is 128 64) the run lives in "
                         "runs/hoda_gans_g<G>_d<D>/ and is never published")
+    p.add_argument("--park-as", default=None, metavar="TAG",
+                   help="only copy the runs of --models (seed --seed, --widths) with their records and training "
+                        "states to checkpoints/training_state/<stem>_<TAG>_*, for scripts/park_state.py")
     p.add_argument("--time", type=int, default=None, metavar="STEPS",
                    help="only measure CPU milliseconds per generator step of each model from STEPS steps")
     argv = sys.argv[1:] if argv is None else list(argv)
@@ -369,6 +403,11 @@ def main(argv=None) -> int:
     print(f"torch {torch.__version__}, {utils.hardware()}, load {os.getloadavg()}", flush=True)
     if args.publish:
         publish()
+        return 0
+    if args.park_as:
+        if not args.models or not args.park_as.replace("_", "").isalnum():
+            p.error("--park-as TAG needs --models and a tag of letters, digits and _ (e.g. --park-as 20k)")
+        copy_for_parking(args.models, args.seed, args.park_as)
         return 0
     splits = load_splits()
     if args.time:

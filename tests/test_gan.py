@@ -546,3 +546,14 @@ def test_training_script_records_resumes_and_publishes(tmp_path, monkeypatch, lo
     assert checkpoints.load_record(work / "hoda_gan_seed3_G.pt")["generator_steps"] == 1  # the default run untouched
     with pytest.raises(SystemExit):
         script.main(["--publish", "--widths", "8", "4"])  # only notebook 09's widths are shipped
+    park = ["--models", "gan", "--seed", "3", "--widths", "8", "4", "--park-as", "w8_1"]
+    script.main(park)  # copies for scripts/park_state.py, the record naming the copies
+    parked = tmp_path / "checkpoints" / "training_state"
+    rec = checkpoints.load_record(parked / "hoda_gan_seed3_w8_1_G.pt")
+    assert rec["state_file"] == "checkpoints/training_state/hoda_gan_seed3_w8_1_state.pt" and "width=8" in rec["model"]
+    assert checkpoints.sha256sum(parked / "hoda_gan_seed3_w8_1_G.pt") == rec["sha256"]
+    assert (parked / "hoda_gan_seed3_w8_1_state.pt").read_bytes() == (other / "state" / "hoda_gan_seed3_state.pt").read_bytes()
+    with pytest.raises(FileExistsError, match="another --park-as"):
+        script.main(park)
+    with pytest.raises(FileNotFoundError, match="no such run"):
+        script.main(["--models", "wgan-gp", "--seed", "3", "--park-as", "x"])
