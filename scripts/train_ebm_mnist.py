@@ -89,6 +89,9 @@ def parse(argv=None):
                    help="also write the final state here with the buffer as uint8 (small enough to commit; resuming "
                         "from it is approximate)")
     p.add_argument("--out", default=None, help="checkpoint name (default ebm_mnist_<variant>.pt in checkpoints/)")
+    p.add_argument("--buffer-sample", type=int, default=0, metavar="N",
+                   help="also save N images drawn from the final replay buffer (uint8) as <out>_buffer.pt, for a "
+                        "notebook to show the persistent chains")
     p.add_argument("--score-state", default=None, metavar="STATE",
                    help="only score a saved training state (256 chains from noise by the variant's sampler, and as "
                         "many replay-buffer images) and print the scores as JSON; trains and writes nothing")
@@ -313,6 +316,14 @@ def main(argv=None):
     snap_name = Path(args.out).stem + "_snapshots.pt"
     snap_path = ckpt.resolve(args.out).with_name(snap_name)
     torch.save({int(k): (ebm.to_unit(v) * 255).round().to(torch.uint8) for k, v in hist.snapshots.items()}, snap_path)
+    buffer_record = {}
+    if args.buffer_sample and buffer is not None:
+        pick = utils.randperm(len(buffer.x), generator=utils.generator(2000 + args.seed))[:args.buffer_sample]
+        buf_path = ckpt.resolve(args.out).with_name(Path(args.out).stem + "_buffer.pt")
+        torch.save((ebm.to_unit(buffer.x[pick]) * 255).round().to(torch.uint8), buf_path)
+        buffer_record = {"buffer_sample_file": buf_path.name, "buffer_sample_sha256": ckpt.sha256sum(buf_path),
+                         "buffer_sample": f"{len(pick)} images drawn uniformly (seed {2000 + args.seed}) from the final "
+                                          f"replay buffer of {len(buffer.x)}, uint8 (pixel in [0, 1] x 255)"}
     stride = max(1, hist.iterations // 500)
     record = {
         "model": "helpers.ebm.build('cnn', hidden=32): the tutorial's Swish CNN",
@@ -329,7 +340,7 @@ def main(argv=None):
         "summary_last_100": hist.summary(100),
         "curves": {k: [round(a, 5) for a in getattr(hist, k)[::stride]] for k in ("loss", "cd", "reg", "e_real", "e_fake")},
         "curve_stride": stride,
-        "snapshots_file": snap_name, "snapshots_sha256": ckpt.sha256sum(snap_path),
+        "snapshots_file": snap_name, "snapshots_sha256": ckpt.sha256sum(snap_path), **buffer_record,
         "evaluations_during_training": evals,
         "metrics": {k: final[k] for k in ("mean_max_prob", "min_class", "c2st_accuracy")},
         "evaluation": final,

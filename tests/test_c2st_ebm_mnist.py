@@ -4,7 +4,7 @@ import json
 import pytest
 import torch
 
-from helpers import data, ebm
+from helpers import checkpoints as ckpt, data, ebm
 from helpers.classifier import c2st
 
 
@@ -71,13 +71,19 @@ def test_compact_state_resumes_close_to_the_run(tmp_path, data_root, one_thread,
                           "--compact-state", str(compact)])
     assert compact.stat().st_size < full.stat().st_size
     s_full = torch.load(full, weights_only=True)
-    script.main(common + ["--iters", "3", "--resume", "--out", str(tmp_path / "b.pt"), "--state", str(compact)])
+    script.main(common + ["--iters", "3", "--resume", "--out", str(tmp_path / "b.pt"), "--state", str(compact),
+                          "--buffer-sample", "5"])
     s_next = torch.load(compact, weights_only=True)  # overwritten by the resumed run (full precision again)
     assert s_next["iteration"] == 3 and s_next["buffer"]["x"].dtype == torch.float32
     # the 3rd iteration overwrote 128 of the 256 buffer images; the others were restored within 1/255
     diff = (s_next["buffer"]["x"] - s_full["buffer"]["x"]).abs().amax(dim=(1, 2, 3))
     assert (diff <= 2 / 255 + 1e-6).sum() >= 256 - 128
     rec = json.loads((tmp_path / "b.json").read_text())
+    kept = torch.load(tmp_path / rec["buffer_sample_file"])  # 5 images of the final buffer, as uint8
+    assert kept.dtype == torch.uint8 and kept.shape == (5, 1, 28, 28)
+    assert rec["buffer_sample_sha256"] == ckpt.sha256sum(tmp_path / rec["buffer_sample_file"])
+    final_buffer = torch.load(compact, weights_only=True)["buffer"]["x"]
+    assert all(((final_buffer + 1) / 2 * 255 - k.float()).abs().amax(dim=(1, 2, 3)).min() <= 0.5 + 1e-4 for k in kept)
     assert rec["evaluation"]["replay_buffer"]["c2st_n"] == 16 and "mean_max_prob" in rec["evaluation"]["replay_buffer"]
     before = compact.read_bytes()
     scored = script.main(common + ["--score-state", str(compact)])  # scores a saved state, writes nothing
