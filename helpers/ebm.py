@@ -601,20 +601,30 @@ def load(path: str, device=None) -> nn.Module:
     return model.to(device or "cpu").eval().requires_grad_(False)
 
 
-def load_snapshots(path: str) -> dict[int, Tensor]:
-    """The negatives a training script kept along training (record field 'snapshots_file', uint8, sha256-checked),
-    as {iteration: images in [-1, 1]}."""
+def _recorded_uint8(path: str, field: str):
+    """The uint8 file that `path`'s record names under `field` (sha256-checked against `field`_sha256), loaded."""
     from . import checkpoints as ckpt
 
     rec = ckpt.load_record(path)
-    if "snapshots_file" not in rec:
-        raise ckpt.CheckpointError(f"record of {path} names no snapshots file; retrain it with scripts/train_ebm_mnist.py")
-    snap = ckpt.resolve(path).with_name(rec["snapshots_file"])
-    if not snap.exists() or ckpt.sha256sum(snap) != rec["snapshots_sha256"]:
-        raise ckpt.CheckpointError(f"{snap} is missing or does not match the sha256 in {ckpt.record_path(path).name}; "
-                                   f"restore it (git checkout -- checkpoints/{snap.name}) or retrain")
-    raw = torch.load(snap, map_location="cpu", weights_only=True)
-    return {int(k): v.float() / 255 * 2 - 1 for k, v in sorted(raw.items())}
+    if field + "_file" not in rec:
+        raise ckpt.CheckpointError(f"record of {path} names no {field} file; retrain it with scripts/train_ebm_mnist.py")
+    f = ckpt.resolve(path).with_name(rec[field + "_file"])
+    if not f.exists() or ckpt.sha256sum(f) != rec[field + "_sha256"]:
+        raise ckpt.CheckpointError(f"{f} is missing or does not match the sha256 in {ckpt.record_path(path).name}; "
+                                   f"restore it (git checkout -- checkpoints/{f.name}) or retrain")
+    return torch.load(f, map_location="cpu", weights_only=True)
+
+
+def load_snapshots(path: str) -> dict[int, Tensor]:
+    """The negatives a training script kept along training (record field 'snapshots_file', uint8, sha256-checked),
+    as {iteration: images in [-1, 1]}."""
+    return {int(k): v.float() / 255 * 2 - 1 for k, v in sorted(_recorded_uint8(path, "snapshots").items())}
+
+
+def load_buffer_sample(path: str) -> Tensor:
+    """Images of the final replay buffer that a training script kept (record field 'buffer_sample_file', uint8,
+    sha256-checked), in [-1, 1]."""
+    return _recorded_uint8(path, "buffer_sample").float() / 255 * 2 - 1
 
 
 def add_recipe_args(p, buffer: int = 8192, eps_end: float | None = 0.001) -> None:

@@ -307,3 +307,27 @@ def test_auroc_standard_error_matches_the_bootstrap():
             ebm.auroc_standard_error(*bad)
     with pytest.raises(ValueError, match="at least 1"):
         ebm.auroc_standard_error(0.8, 0, 10)
+
+
+def test_recorded_snapshots_and_buffer_sample_load_checked(tmp_path):
+    """load_snapshots / load_buffer_sample give the uint8 files a record names back in [-1, 1] and refuse a file
+    whose sha256 differs from the record's."""
+    from helpers import checkpoints as ckpt
+
+    g = torch.Generator().manual_seed(0)
+    images = torch.rand(5, 1, 28, 28, generator=g) * 2 - 1
+    u8 = (ebm.to_unit(images) * 255).round().to(torch.uint8)
+    torch.save({10: u8[:2], 3: u8[2:]}, tmp_path / "m_snapshots.pt")
+    torch.save(u8, tmp_path / "m_buffer.pt")
+    record = {f"{k}_file": f"m_{n}.pt" for k, n in (("snapshots", "snapshots"), ("buffer_sample", "buffer"))}
+    record.update({f"{k}_sha256": ckpt.sha256sum(tmp_path / record[f"{k}_file"]) for k in ("snapshots", "buffer_sample")})
+    ckpt.save_checkpoint(torch.nn.Linear(2, 1), tmp_path / "m.pt", record)
+    snaps, buf = ebm.load_snapshots(str(tmp_path / "m.pt")), ebm.load_buffer_sample(str(tmp_path / "m.pt"))
+    assert list(snaps) == [3, 10] and snaps[10].shape == (2, 1, 28, 28)
+    assert torch.allclose(buf, images, atol=1 / 255 + 1e-6) and torch.equal(snaps[3], buf[2:])
+    torch.save(u8[:4], tmp_path / "m_buffer.pt")  # changed after the record was written
+    with pytest.raises(ckpt.CheckpointError, match="does not match the sha256"):
+        ebm.load_buffer_sample(str(tmp_path / "m.pt"))
+    ckpt.save_checkpoint(torch.nn.Linear(2, 1), tmp_path / "n.pt", {})
+    with pytest.raises(ckpt.CheckpointError, match="names no buffer_sample file"):
+        ebm.load_buffer_sample(str(tmp_path / "n.pt"))
