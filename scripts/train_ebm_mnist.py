@@ -20,8 +20,9 @@ Recipe (the tutorial's, as flags):
   step of 10), per-pixel gradients clipped at 0.03, pixels clamped to [-1, 1]; buffer of 8,192 images;
 - loss: E(real).mean() - E(fake).mean() + alpha (mean E_real^2 + mean E_fake^2), alpha = 0.1; Adam lr 1e-4,
   betas (0, 0.999); parameter-gradient norm clipped at 0.1; batch 128. The tutorial also lowers the learning rate
-  by 3% per epoch (StepLR, gamma 0.97; its epoch is 469 iterations): --lr-gamma 0.97 does the same per 469
-  iterations; the runs shipped so far kept it constant (--lr-gamma 1).
+  by 3% per epoch (StepLR, gamma 0.97; its loader drops the last partial batch, so an epoch is 468 iterations):
+  --lr-gamma 0.97 does nearly the same per --lr-decay-every iterations (default 469); the 2,500- and
+  10,000-iteration runs kept it constant (--lr-gamma 1), ebm_mnist_buffer_lrdecay.pt decayed it.
 Evaluation (every --eval-every iterations and at the end, on chains the training never saw): --eval-chains chains
 from U[-1, 1], --eval-steps steps of the variant's own sampler (seed 1000 + seed), scored by the project's MNIST
 classifier (mean max-probability, smallest class share: helpers.energy.quality) and by a classifier two-sample
@@ -76,7 +77,8 @@ def parse(argv=None):
                    help="multiply the learning rate by this every --lr-decay-every iterations (the tutorial: 0.97; "
                         "1 keeps it constant, as the runs shipped so far)")
     p.add_argument("--lr-decay-every", type=int, default=469,
-                   help="iterations between learning-rate decays (default: the tutorial's epoch, 60,000 / 128)")
+                   help="iterations between learning-rate decays (default 469, 60,000 / 128 rounded up, as the "
+                        "shipped runs used; the tutorial drops the last partial batch, so its epoch is 468)")
     p.add_argument("--snapshot-every", type=int, default=250, help="keep 16 negatives every this many iterations")
     p.add_argument("--eval-every", type=int, default=500, help="evaluate from noise every this many iterations (0: end only)")
     p.add_argument("--eval-chains", type=int, default=256)
