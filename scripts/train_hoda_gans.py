@@ -11,6 +11,7 @@ same 85% train split, two seeds each, resumable across sessions.
     OMP_NUM_THREADS=1 python scripts/train_hoda_gans.py --time 20       # ms per generator step, each model
     OMP_NUM_THREADS=1 python scripts/train_hoda_gans.py --widths 128 64 --models gan --seed 0 --steps 20000  # usual width
     OMP_NUM_THREADS=1 python scripts/train_hoda_gans.py --models gan --seed 0 --park-as 108k  # then scripts/park_state.py
+    python scripts/train_hoda_gans.py --device cuda --widths 128 64 --models gan wgan-gp --seed 0 --steps 20000  # a GPU
 
 The models given to one run are trained round-robin, --eval-every generator steps each in turn, so all of them have
 the same number of generator steps whenever the run stops. After every turn the script
@@ -52,6 +53,7 @@ from helpers import checkpoints, classifier, data, gan, referee, utils  # noqa: 
 SPLIT_SEED = 0
 SPLIT = (0.85, 0.10, 0.05)
 Z_DIM, WIDTH, CRITIC_WIDTH, BATCH = 100, 64, 32, 64
+DEVICE = torch.device("cpu")  # where the generators train (--device; the classifier, referee and scores stay on the CPU)
 DEFAULT_WIDTHS = (WIDTH, CRITIC_WIDTH)  # notebook 09's models; --widths trains others in a run directory of their own
 CLASSIFIER = dict(width=16, epochs=2, batch_size=128, lr=3e-3, shift=2)
 REFEREE_SEED = 1  # another architecture (LeNet-5) and another seed than the classifier: a second feature space
@@ -83,7 +85,7 @@ def make_classifier() -> classifier.SmallCNN:
 
 def make_trainer(name: str, seed: int, x_train: torch.Tensor) -> gan.GANTrainer:
     return gan.make_hoda_trainer(name, x_train, seed=seed, z_dim=Z_DIM, width=WIDTH, critic_width=CRITIC_WIDTH,
-                                 batch_size=BATCH)
+                                 batch_size=BATCH, device=DEVICE)
 
 
 def file_stem(name: str, seed: int) -> str:
@@ -176,8 +178,9 @@ def critic_diagnostics(C, G, x_real, clip=None, seed: int = 0) -> dict:
         w = torch.cat([p.detach().flatten() for p in C.parameters()])
         out["weights_at_clip"] = (w.abs() >= clip * (1 - 1e-6)).float().mean().item()
     fake = G.sample(len(x_real), utils.generator(seed + 5))
+    dev = next(C.parameters()).device
     for which, x in (("real", x_real), ("generated", fake)):
-        x = x.clone().requires_grad_(True)
+        x = x.to(dev).clone().requires_grad_(True)
         (g,) = torch.autograd.grad(C(x).sum(), x)
         norms = g.flatten(1).norm(dim=1)
         out[f"grad_norm_{which}_median"] = norms.median().item()
@@ -214,7 +217,7 @@ def save_generator(name: str, seed: int, trainer: gan.GANTrainer, splits, comman
                   f"(width={CRITIC_WIDTH}, norm={spec['norm']!r}) (in the training state, not shipped)",
         "init": "helpers.gan.init_weights (DCGAN: N(0, 0.02))",
         "config": trainer.config, "state_file": str(state_path(name, seed).relative_to(utils.repo_root())),
-        "metrics": metrics, "history": h, "threads": torch.get_num_threads()})
+        "metrics": metrics, "history": h, "threads": torch.get_num_threads(), "device": str(DEVICE)})
 
 
 def monitor(t: gan.GANTrainer, clf, ref, val_feats: dict, seed: int) -> dict:
@@ -387,6 +390,9 @@ def main(argv=None) -> int:
     p.add_argument("--park-as", default=None, metavar="TAG",
                    help="only copy the runs of --models (seed --seed, --widths) with their records and training "
                         "states to checkpoints/training_state/<stem>_<TAG>_*, for scripts/park_state.py")
+    p.add_argument("--device", default="cpu",
+                   help="where the generators and critics train: cpu (default, as the shipped runs), cuda, or auto "
+                        "(CUDA when present); the scores are computed on the CPU either way")
     p.add_argument("--time", type=int, default=None, metavar="STEPS",
                    help="only measure CPU milliseconds per generator step of each model from STEPS steps")
     argv = sys.argv[1:] if argv is None else list(argv)
@@ -397,8 +403,12 @@ def main(argv=None) -> int:
         p.error("--widths must be two positive integers, e.g. --widths 128 64")
     if args.publish and tuple(args.widths) != DEFAULT_WIDTHS:
         p.error(f"--publish ships notebook 09's models only (--widths {DEFAULT_WIDTHS[0]} {DEFAULT_WIDTHS[1]})")
-    global WIDTH, CRITIC_WIDTH
+    global WIDTH, CRITIC_WIDTH, DEVICE
     WIDTH, CRITIC_WIDTH = args.widths
+    try:
+        DEVICE = utils.get_device(args.device)
+    except ValueError as e:
+        p.error(str(e))
     command = "python " + " ".join(shlex.quote(a) for a in ["scripts/train_hoda_gans.py", *argv])
     print(f"torch {torch.__version__}, {utils.hardware()}, load {os.getloadavg()}", flush=True)
     if args.publish:

@@ -5,7 +5,7 @@ import pytest
 import scipy.linalg
 import torch
 
-from helpers import data, gan
+from helpers import data, gan, utils
 
 
 # ----------------------------------------------------------------------------- split
@@ -557,3 +557,11 @@ def test_training_script_records_resumes_and_publishes(tmp_path, monkeypatch, lo
         script.main(park)
     with pytest.raises(FileNotFoundError, match="no such run"):
         script.main(["--models", "wgan-gp", "--seed", "3", "--park-as", "x"])
+    # --device auto trains on CUDA where there is one (the GPU check runs this test there), else on the CPU
+    script.main(["--models", "wgan", "--seed", "4", "--steps", "1", "--eval-every", "1", "--device", "auto"])
+    rec = checkpoints.load_record(work / "hoda_wgan_seed4_G.pt")
+    assert rec["device"] == str(utils.get_device()) and rec["metrics"]["critic"]["weights_at_clip"] > 0
+    assert checkpoints.load_record(work / "hoda_wgan_seed3_G.pt")["device"] == "cpu"  # the default
+    if not torch.cuda.is_available():
+        with pytest.raises(SystemExit):
+            script.main(["--models", "wgan", "--seed", "4", "--steps", "2", "--resume", "--device", "cuda"])
