@@ -940,10 +940,10 @@ print(f"CIFAR-10 ResNet (width {cifar_net.config['width']}): {f_step / 1e9:.3f} 
 # same with training seed 1 (`ebm_mnist_<variant>_seed1.pt`, 2,463-2,739 CPU s each, measured on a slower machine,
 # so compare CPU s/it within a seed), `ebm_mnist_buffer_long.pt` (the seed-0 buffer run continued to 10,000
 # iterations, 7,479 CPU s in all), `ebm_mnist_buffer_lrdecay.pt` (the seed-0 buffer run continued from its
-2,500-iteration state to 17,000 iterations with the tutorial's learning-rate decay, `--lr-gamma 0.97` every 469
-iterations where the tutorial's epoch is 468 batches, 14,534 CPU s in all, printed with its section; and 1,024
-images of its final replay buffer, `--buffer-sample 1024`), `ebm_mnist_conditional.pt` (`scripts/train_ebm_mnist_conditional.py`, 1,966
-# CPU s) and the MNIST classifier `mnist_classifier.pt`; the CPU seconds are printed in Task 1.6's table. At
+# 2,500-iteration state to 17,000 iterations with the tutorial's learning-rate decay, `--lr-gamma 0.97` every 469
+# iterations where the tutorial's epoch is 468 batches, 14,534 CPU s in all, printed with its section; and 1,024
+# images of its final replay buffer, `--buffer-sample 1024`), `ebm_mnist_conditional.pt`
+# (`scripts/train_ebm_mnist_conditional.py`, 1,966 CPU s) and the MNIST classifier `mnist_classifier.pt`; the CPU seconds are printed in Task 1.6's table. At
 # iteration 500 the records of the seed-0 noise and buffer runs hold no two-sample accuracy ('-' in the tables of
 # evaluations during training): it was first computed there by an earlier version of the test whose classifiers
 # trained for only 60 steps, and was dropped as not comparable. The unconditional models fall short of the samples
