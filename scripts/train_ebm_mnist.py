@@ -101,6 +101,9 @@ def parse(argv=None):
     args = p.parse_args(argv)
     if args.iters < 1 or args.batch < 1 or args.steps < 1 or args.eval_chains < 2 or args.eval_steps < 1:
         p.error("--iters, --batch, --steps, --eval-steps must be >= 1 and --eval-chains >= 2")
+    if args.buffer_sample < 0 or (args.buffer_sample and not VARIANTS[args.variant]["use_buffer"]):
+        p.error(f"--buffer-sample must be >= 0 and needs a variant with a replay buffer (buffer, decay), got "
+                f"{args.buffer_sample} with --variant {args.variant}")
     if not 0 < args.lr_gamma <= 1 or args.lr_decay_every < 1:
         p.error(f"--lr-gamma must lie in (0, 1] and --lr-decay-every be >= 1, got {args.lr_gamma} and "
                 f"{args.lr_decay_every}")

@@ -90,5 +90,7 @@ def test_compact_state_resumes_close_to_the_run(tmp_path, data_root, one_thread,
     assert compact.read_bytes() == before and scored["iteration"] == 3
     assert scored["replay_buffer"] == rec["evaluation"]["replay_buffer"]  # the same images and seeds as the run's end
     assert {k: scored[k] for k in rec["metrics"]} == rec["metrics"]
+    with pytest.raises(SystemExit):  # no buffer to sample in the noise variant
+        script.main(["--variant", "noise", "--buffer-sample", "4", "--iters", "1", "--out", str(tmp_path / "n.pt")])
     with pytest.raises(SystemExit, match="no training state"):
         script.main(common + ["--score-state", str(tmp_path / "missing.pt")])
