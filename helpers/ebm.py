@@ -48,6 +48,16 @@ def to_unit(x: Tensor) -> Tensor:
     return ((x + 1) / 2).clamp(0, 1)
 
 
+def to_uint8(x: Tensor) -> Tensor:
+    """[-1, 1] images -> uint8 in [0, 255] (clamped, rounded): how training scripts store images compactly."""
+    return (to_unit(x) * 255).round().to(torch.uint8)
+
+
+def from_uint8(u8: Tensor) -> Tensor:
+    """uint8 images in [0, 255] -> float [-1, 1] (the inverse of to_uint8 up to its rounding, 1/255)."""
+    return u8.float() / 255 * 2 - 1
+
+
 def uniform_noise(n: int, shape: tuple[int, ...], generator: torch.Generator | None = None,
                   device=None) -> Tensor:
     """n images of U[-1, 1] pixels, shape (n, *shape): the fresh starts of the chains."""
@@ -618,13 +628,13 @@ def _recorded_uint8(path: str, field: str):
 def load_snapshots(path: str) -> dict[int, Tensor]:
     """The negatives a training script kept along training (record field 'snapshots_file', uint8, sha256-checked),
     as {iteration: images in [-1, 1]}."""
-    return {int(k): v.float() / 255 * 2 - 1 for k, v in sorted(_recorded_uint8(path, "snapshots").items())}
+    return {int(k): from_uint8(v) for k, v in sorted(_recorded_uint8(path, "snapshots").items())}
 
 
 def load_buffer_sample(path: str) -> Tensor:
     """Images of the final replay buffer that a training script kept (record field 'buffer_sample_file', uint8,
     sha256-checked), in [-1, 1]."""
-    return _recorded_uint8(path, "buffer_sample").float() / 255 * 2 - 1
+    return from_uint8(_recorded_uint8(path, "buffer_sample"))
 
 
 def add_recipe_args(p, buffer: int = 8192, eps_end: float | None = 0.001) -> None:

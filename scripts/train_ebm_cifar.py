@@ -90,7 +90,7 @@ def main(argv=None):
         "curve_stride": stride,
     }
     full = ckpt.save_checkpoint(model, name, record)
-    snaps = {f"iter_{i:06d}": (ebm.to_unit(s) * 255).round().to(torch.uint8) for i, s in hist.snapshots.items()}
+    snaps = {f"iter_{i:06d}": ebm.to_uint8(s) for i, s in hist.snapshots.items()}
     snap_name = str(ckpt.resolve(name)).replace(".pt", "_snapshots.pt")
     ckpt.save_checkpoint(snaps, snap_name, {"of": Path(name).name, "variant": args.variant, "data": desc,
                                             "format": "uint8 (16, 3, 32, 32) negatives per iteration, [0, 255]"})

@@ -197,7 +197,7 @@ def buffer_images(saved: dict) -> torch.Tensor:
     if saved.get("codec") == "uint8-zlib":
         raw = zlib.decompress(bytes(bx.numpy()))
         bx = torch.frombuffer(bytearray(raw), dtype=torch.uint8).reshape(saved["shape"])
-    return bx.float() / 255 * 2 - 1 if bx.dtype == torch.uint8 else bx
+    return ebm.from_uint8(bx) if bx.dtype == torch.uint8 else bx
 
 
 def score_state(args, device) -> dict:
@@ -220,7 +220,7 @@ def save_state(path: Path, it: int, model, opt, buffer, g, perm, pos, hist: ebm.
     extra = {}
     bx = None if buffer is None else buffer.x
     if compact and buffer is not None:  # uint8, then zlib: mostly-black digits compress several-fold
-        u8 = (ebm.to_unit(buffer.x) * 255).round().to(torch.uint8)
+        u8 = ebm.to_uint8(buffer.x)
         bx = torch.frombuffer(bytearray(zlib.compress(u8.numpy().tobytes(), 9)), dtype=torch.uint8)
         extra = {"codec": "uint8-zlib", "shape": list(u8.shape)}
     state = {"iteration": it, "model": model.state_dict(), "optimizer": opt.state_dict(),
@@ -320,12 +320,12 @@ def main(argv=None):
     print(json.dumps(final, indent=1), flush=True)
     snap_name = Path(args.out).stem + "_snapshots.pt"
     snap_path = ckpt.resolve(args.out).with_name(snap_name)
-    torch.save({int(k): (ebm.to_unit(v) * 255).round().to(torch.uint8) for k, v in hist.snapshots.items()}, snap_path)
+    torch.save({int(k): ebm.to_uint8(v) for k, v in hist.snapshots.items()}, snap_path)
     buffer_record = {}
     if args.buffer_sample and buffer is not None:
         pick = utils.randperm(len(buffer.x), generator=utils.generator(2000 + args.seed))[:args.buffer_sample]
         buf_path = ckpt.resolve(args.out).with_name(Path(args.out).stem + "_buffer.pt")
-        torch.save((ebm.to_unit(buffer.x[pick]) * 255).round().to(torch.uint8), buf_path)
+        torch.save(ebm.to_uint8(buffer.x[pick]), buf_path)
         buffer_record = {"buffer_sample_file": buf_path.name, "buffer_sample_sha256": ckpt.sha256sum(buf_path),
                          "buffer_sample": f"{len(pick)} images drawn uniformly (seed {2000 + args.seed}) from the final "
                                           f"replay buffer of {len(buffer.x)}, uint8 (pixel in [0, 1] x 255)"}

@@ -316,7 +316,10 @@ def test_recorded_snapshots_and_buffer_sample_load_checked(tmp_path):
 
     g = torch.Generator().manual_seed(0)
     images = torch.rand(5, 1, 28, 28, generator=g) * 2 - 1
-    u8 = (ebm.to_unit(images) * 255).round().to(torch.uint8)
+    u8 = ebm.to_uint8(images)
+    assert u8.dtype == torch.uint8 and torch.equal(ebm.to_uint8(ebm.from_uint8(u8)), u8)  # exact on uint8
+    assert torch.equal(ebm.to_uint8(torch.tensor([-2.0, -1.0, 0.0, 1.0, 3.0])), torch.tensor([0, 0, 128, 255, 255],
+                                                                                               dtype=torch.uint8))
     torch.save({10: u8[:2], 3: u8[2:]}, tmp_path / "m_snapshots.pt")
     torch.save(u8, tmp_path / "m_buffer.pt")
     record = {f"{k}_file": f"m_{n}.pt" for k, n in (("snapshots", "snapshots"), ("buffer_sample", "buffer"))}
