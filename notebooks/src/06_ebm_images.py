@@ -172,7 +172,8 @@ plt.show()
 #
 # * **noise**: every chain starts from U[-1, 1], so the negatives are always 60-step samples from scratch;
 # * **buffer**: 95% of the chains continue a past negative from a replay buffer of 8,192 images, 5% restart from
-#   noise; so a stored negative descends from its noise start through 20 sampler runs on average, about 1,200
+#   noise (6 of each batch of 128); so a stored negative descends from its noise start through about 21 sampler
+#   runs on average, about 1,280
 #   Langevin steps (spread over many training iterations), far longer than 60;
 # * **decay**: the buffer, with $\epsilon_t$ falling from 0.005 to 0.001 along each chain (gradient step 10 to 0.4:
 #   at a fixed temperature both the noise and the gradient step shrink).
@@ -408,7 +409,7 @@ if any(r["evals"] for r in runs.values()):
 #   of the data. Its training swings early, E(real) diving before the negatives catch up.
 # * **Buffer** trains most stably (the two energies agree throughout) and has the lowest two-sample accuracy,
 #   **0.963** and 0.984, yet by eye its chains from noise end as scribbles: test and eye disagree, so neither
-#   ranks the variants here. Its energy was fitted to buffer chains about 1,200 steps old, which 256 steps from
+#   ranks the variants here. Its energy was fitted to buffer chains about 1,280 steps old, which 256 steps from
 #   noise do not reach.
 # * **Decay** diverges near iteration 2,000: the energies split (final gap **+3.114** and +4.289) and the chains
 #   saturate to white.
@@ -519,7 +520,8 @@ if UNCOND == "MNIST":
 # there: all 64 still read as 1 after 256 steps. Chains from noise almost never arrive: **0.8%** of the 256 samples
 # of Task 1.4's sampler, and 1 of 128 chains run four times longer. So 1s are low-energy states whose basins chains
 # from noise rarely enter: at the sampler's tiny temperature a chain is nearly a gradient descent that commits to a
-# shape within a few dozen steps (*Samples along the chain*, below), and a thin 1 is rarely that shape.
+# shape within a few dozen steps (*Samples along the chain*, below, shows it for the 17,000-iteration model), and a
+# thin 1 is rarely that shape.
 #
 # What this does not show. Not how much probability the density $e^{-E}$ gives the class: the class means span
 # only -0.025 to +0.030, a density ratio of $e^{0.055}\approx 1.06$ at temperature 1. Not that 1s are preferred
@@ -774,7 +776,8 @@ plt.show()
 #
 # ### Samples along the chain
 # How does a chain turn noise into an image? Ten chains from fresh noise under the replay-buffer model trained for
-# 17,000 iterations with the tutorial's learning-rate decay (the model of the previous section), the state every
+# 17,000 iterations with the tutorial's learning-rate decay (the model of *The chains the model trained with*), the
+# state every
 # `EVAL_STEPS / 8` steps.
 
 # %%
@@ -796,7 +799,8 @@ print("mean energy along the chains (step: energy): " + ", ".join(
 # shape and the mean energy falls from +17.73 to +0.07; the remaining 224 steps only sharpen strokes and remove
 # speckle, ending at -0.01, the level of the test digits (-0.008, printed with the out-of-distribution scores
 # below), although many images are not clean digits: this energy does not tell them apart, the blind spot the
-# two-sample test exposed in Task 1.4. Most of the steps
+# two-sample test exposed (0.889 for this model's chains from noise, *The chains the model trained with*). Most of
+# the steps
 # refine a shape chosen in the first few dozen, which is why where a chain starts (fresh noise or a buffer image)
 # matters so much.
 
@@ -806,7 +810,8 @@ print("mean energy along the chains (step: energy): " + ", ".join(
 # U[-1, 1] noise, noisy digits ($\sigma = 0.3$), digits flipped on both axes, digits shrunk to half size, and (here)
 # Fashion-MNIST: the AUROC of "energy above a threshold" as a detector of each (1 = perfect, 0.5 = chance, below 0.5
 # = the outliers get *lower* energy than the digits). Two MNIST models are compared: the unconditional buffer model
-# of the previous sections (17,000 iterations; its energy $E_\theta(x)$) and the class-conditional model (its marginal $-\log\sum_y e^{-E_\theta(x, y)}$).
+# trained for 17,000 iterations with learning-rate decay (the model of *The chains the model trained with*; its
+# energy $E_\theta(x)$) and the class-conditional model (its marginal $-\log\sum_y e^{-E_\theta(x, y)}$).
 
 # %%
 g = utils.generator(SEED)
@@ -916,20 +921,21 @@ print(f"CIFAR-10 ResNet (width {cifar_net.config['width']}): {f_step / 1e9:.3f} 
       f"{CIFAR_GPU_MINUTES * 60 / sec_it:.0f} iterations")
 
 # %% [markdown]
-# **Answer (performance and convergence).** Within a seed the three variants cost the same per iteration (the
-# table above), so equal iterations meant equal cost. None of them converged in 2,500 iterations: the two-sample
+# **Answer (performance and convergence).** Within a seed the three variants cost about the same per iteration
+# (0.61-0.66 CPU s/it in seed 0, 0.99-1.10 in seed 1; decay is the cheapest), so equal iterations meant roughly
+# equal cost. None of them converged in 2,500 iterations: the two-sample
 # accuracy stays above 0.96 at every evaluation of Task 1.4's table, in both seeds. What separates them is
 # stability: the buffer ran stably, noise swung early, decay diverged near iteration 2,000 (Task 1.4's curves,
 # both seeds). The buffer run continued to 10,000 iterations read **0.869** at 9,000 iterations and **0.885** at
 # 10,000; it is one run, and another draw of chains and held-out digits moved this score by 0.04, so whether it
 # converged is unknown. A second continuation from 2,500 iterations, with the tutorial's learning-rate decay, reads
 # 0.889 at 17,000 on this notebook's chains from noise, against 0.848 for the 10,000-iteration model on the same
-# chains: no gain (*The chains the model trained with*).
+# chains: no gain, the intervals overlap (*The chains the model trained with*).
 #
 # On CIFAR-10 the homework's 9-block ResNet needs about **190** times the MNIST CNN's FLOPs per Langevin step
 # (0.649 GFLOP per image), about 1.2 s per iteration on a T4 by a FLOP estimate (not measured), so the 5-minute GPU
-# default per variant buys only about **258** iterations: enough to see the variants differ in stability, not to
-# draw good CIFAR-10 images.
+# default per variant buys only about **258** iterations: likely too few to show decay's divergence, which on
+# MNIST came near iteration 2,000, and far too few for good CIFAR-10 images.
 
 # %% [markdown]
 # ## About this run
