@@ -1,5 +1,7 @@
 """GAN / WGAN / WGAN-GP (helpers.gan): the Hoda split, network shapes and ranges, weight clipping,
 the gradient penalty against its formula, and the Frechet distance against closed forms."""
+import json
+
 import numpy as np
 import pytest
 import scipy.linalg
@@ -565,3 +567,51 @@ def test_training_script_records_resumes_and_publishes(tmp_path, monkeypatch, lo
     if not torch.cuda.is_available():
         with pytest.raises(SystemExit):
             script.main(["--models", "wgan", "--seed", "4", "--steps", "2", "--resume", "--device", "cuda"])
+
+
+def test_ema_pilot_leaves_training_unchanged_and_scores_both(tmp_path, monkeypatch, load_script):
+    """scripts/pilot_gan_ema.py on tiny random data: continuing a parked GAN state with an EMA copy of G gives the
+    same raw G as a plain --resume (the average never feeds back), and the record holds raw and EMA scores; a record
+    of another seed or a decay outside (0, 1) is refused."""
+    from helpers import checkpoints, classifier, referee
+
+    monkeypatch.setenv("GENMODELS_ROOT", str(tmp_path))
+    pilot = load_script("pilot_gan_ema")
+    T = pilot.T
+    g = torch.Generator().manual_seed(0)
+    split = lambda n: ((torch.rand(n, 1, 28, 28, generator=g) > 0.8).float(), torch.arange(n) % 10)  # noqa: E731
+    splits = {"train": split(64 * 4), "val": split(100), "test": split(100)}
+    monkeypatch.setattr(T, "load_splits", lambda: splits)
+    monkeypatch.setattr(T, "load_classifier", lambda: classifier.SmallCNN(width=4).eval())
+    monkeypatch.setattr(T, "load_referee", lambda: referee.LeNet5(11).eval())
+    for k, v in (("N_EVAL", 100), ("N_MONITOR", 100), ("N_C2ST", 50), ("C2ST_STEPS", 4)):
+        monkeypatch.setattr(T, k, v)
+    T.main(["--models", "gan", "--seed", "2", "--steps", "1", "--eval-every", "1"])
+    work = tmp_path / "runs" / "hoda_gans"
+    state = work / "state" / "hoda_gan_seed2_state.pt"
+    start = (tmp_path / "runs" / "ema_pilot" / state.name)
+    start.parent.mkdir(parents=True)
+    start.write_bytes(state.read_bytes())
+    rec = {"config": {"kind": "gan"}, "seed": 2, "state_file": f"checkpoints/training_state/{state.name}",
+           "state_commit": {"commit": "0" * 7, "files": {f"checkpoints/training_state/{state.name}":
+                                                          checkpoints.sha256sum(start)}}}
+    rec_path = tmp_path / "start.json"
+    rec_path.write_text(json.dumps(rec))
+    trajectory = []
+    run = T.gan.GANTrainer.run
+    monkeypatch.setattr(T.gan.GANTrainer, "run", lambda self, n, **kw: (
+        out := run(self, n, **kw), trajectory.append([p.detach().clone() for p in self.G.parameters()]))[0])
+    pilot.main(["--seed", "2", "--from-record", str(rec_path), "--steps", "3", "--eval-every", "2", "--decay", "0.5"])
+    out = json.loads((tmp_path / "checkpoints" / "training_state" / "hoda_gan_seed2_ema_pilot.json").read_text())
+    assert out["start_generator_steps"] == 1 and [e["generator_steps"] for e in out["evaluations"]] == [3, 4]
+    assert {"digit_share_val", "fd_referee_val"} <= set(out["evaluations"][0]["ema"]) and out["cpu_seconds"] > 0
+    assert set(out["final_test"]) == {"raw", "ema"} and "c2st_accuracy" in out["final_test"]["ema"]
+    monkeypatch.setattr(T.gan.GANTrainer, "run", run)
+    T.main(["--models", "gan", "--seed", "2", "--steps", "4", "--eval-every", "3", "--resume"])  # plain, no EMA
+    plain = checkpoints.load_state_dict(work / "hoda_gan_seed2_G.pt")
+    names = [n for n, _ in T.make_trainer("gan", 2, splits["train"][0]).G.named_parameters()]
+    assert all(torch.equal(plain[n], p) for n, p in zip(names, trajectory[-1]))  # identical training
+    assert out["ema_decay"] == 0.5 and len(trajectory) == 3
+    for bad in (["--seed", "3"], ["--seed", "2", "--decay", "1"]):
+        with pytest.raises(SystemExit):
+            pilot.main(bad + ["--from-record", str(rec_path)])
