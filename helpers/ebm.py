@@ -664,10 +664,8 @@ def sampler_from_args(args, n_steps: int | None = None, decay: bool = False) -> 
 
 def training_record(script: str, argv: list[str], args, sampler, hist, device) -> dict:
     """The part of a checkpoint record every EBM training script shares: command, settings, timing."""
-    import shlex
-
     return {
-        "command": f"python {script} " + " ".join(map(shlex.quote, argv)),
+        "command": utils.command_line(script, argv),
         "device": str(device), "smoke": args.smoke,
         "hyperparameters": {k: v for k, v in vars(args).items() if k not in ("out", "smoke")},
         "sampler": {"n_steps": sampler.n_steps, "eps": sampler.eps, "temperature": sampler.temperature,

@@ -333,6 +333,13 @@ def hardware() -> str:
     return f"CPU, {torch.get_num_threads()} threads ({os.cpu_count()} cores visible)"
 
 
+def command_line(script: str, argv: list[str]) -> str:
+    """The command that ran `script` with `argv`, shell-quoted, as recorded beside a checkpoint."""
+    import shlex
+
+    return " ".join(["python", script, *map(shlex.quote, argv)])
+
+
 def versions() -> dict:
     """Versions of python and the packages whose releases change the notebooks' numbers (pinned in constraints.txt)."""
     import platform

@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shlex
 import subprocess
 import sys
 import time
@@ -100,8 +99,7 @@ def main(argv=None) -> int:
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps({
         **utils.versions(), "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "seed": args.seed,
-        "data": T.data_record(splits), "command": "python " + " ".join(shlex.quote(a) for a in
-                                                                      ["scripts/pilot_gan_ema.py", *argv]),
+        "data": T.data_record(splits), "command": utils.command_line("scripts/pilot_gan_ema.py", argv),
         "start_record": str(rec_path), "start_state_sha256": checkpoints.sha256sum(state_file),
         "start_generator_steps": start, "ema_decay": args.decay, "ema_use_buffers": True,
         "cpu_seconds": round(time.process_time() - cpu0, 1), "train_seconds": round(time.perf_counter() - wall0, 1),

@@ -39,7 +39,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shlex
 import shutil
 import sys
 import time
@@ -409,7 +408,7 @@ def main(argv=None) -> int:
         DEVICE = utils.get_device(args.device)
     except ValueError as e:
         p.error(str(e))
-    command = "python " + " ".join(shlex.quote(a) for a in ["scripts/train_hoda_gans.py", *argv])
+    command = utils.command_line("scripts/train_hoda_gans.py", argv)
     print(f"torch {torch.__version__}, {utils.hardware()}, load {os.getloadavg()}", flush=True)
     if args.publish:
         publish()

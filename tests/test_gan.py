@@ -589,7 +589,7 @@ def test_ema_pilot_leaves_training_unchanged_and_scores_both(tmp_path, monkeypat
     T.main(["--models", "gan", "--seed", "2", "--steps", "1", "--eval-every", "1"])
     work = tmp_path / "runs" / "hoda_gans"
     state = work / "state" / "hoda_gan_seed2_state.pt"
-    start = (tmp_path / "runs" / "ema_pilot" / state.name)
+    start = tmp_path / "runs" / "ema_pilot" / state.name
     start.parent.mkdir(parents=True)
     start.write_bytes(state.read_bytes())
     rec = {"config": {"kind": "gan"}, "seed": 2, "state_file": f"checkpoints/training_state/{state.name}",
@@ -600,7 +600,7 @@ def test_ema_pilot_leaves_training_unchanged_and_scores_both(tmp_path, monkeypat
     trajectory = []
     run = T.gan.GANTrainer.run
     monkeypatch.setattr(T.gan.GANTrainer, "run", lambda self, n, **kw: (
-        out := run(self, n, **kw), trajectory.append([p.detach().clone() for p in self.G.parameters()]))[0])
+        run(self, n, **kw), trajectory.append([p.detach().clone() for p in self.G.parameters()]))[0])
     pilot.main(["--seed", "2", "--from-record", str(rec_path), "--steps", "3", "--eval-every", "2", "--decay", "0.5"])
     out = json.loads((tmp_path / "checkpoints" / "training_state" / "hoda_gan_seed2_ema_pilot.json").read_text())
     assert out["start_generator_steps"] == 1 and [e["generator_steps"] for e in out["evaluations"]] == [3, 4]

@@ -133,3 +133,15 @@ def test_markdown_table_layout_and_bad_rows():
                                  "| noise | 4932 | 1.000 |"]
     with pytest.raises(ValueError, match="2 cells"):
         plotting.markdown_table(["images", "FD", "C2ST"], {"GAN": ["36.4"]})
+
+
+def test_command_line_quotes_what_the_shell_would_split():
+    """The recorded command runs as typed: arguments with spaces or quotes are shell-quoted, the rest left bare."""
+    import shlex
+
+    from helpers import utils
+
+    argv = ["--note", "two words", "--x", "it's", "--steps", "3"]
+    line = utils.command_line("scripts/train.py", argv)
+    assert line == "python scripts/train.py --note 'two words' --x 'it'\"'\"'s' --steps 3"
+    assert shlex.split(line) == ["python", "scripts/train.py", *argv]
