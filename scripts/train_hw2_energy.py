@@ -189,7 +189,7 @@ MODEL = "helpers.energy.ResNet(n_channels=1) (HW2 architecture, down-sampling sh
 
 def command_line() -> str:
     """This process's command, as recorded beside the checkpoint."""
-    return "python " + " ".join([Path(sys.argv[0]).as_posix()] + sys.argv[1:])
+    return utils.command_line("scripts/train_hw2_energy.py", sys.argv[1:])
 
 
 def data_description(split) -> str:

@@ -130,7 +130,7 @@ def main():
         print("smoke run: nothing saved")
         return
     name = args.out or f"jem_{args.method}.pt"
-    command = "python " + " ".join([Path(sys.argv[0]).as_posix()] + sys.argv[1:])
+    command = utils.command_line("scripts/train_jem.py", sys.argv[1:])
     record = {
         "model": "helpers.jem.JEMCNN(n_classes=10, width=32) from mnist_classifier.pt (BatchNorm folded)",
         "method": args.method, "seed": args.seed, "command": command, "device": str(device),

@@ -16,7 +16,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from helpers import checkpoints as ckpt  # noqa: E402
-from helpers import energy  # noqa: E402
+from helpers import energy, utils  # noqa: E402
 from helpers.classifier import SmallCNN, accuracy, train_classifier  # noqa: E402
 from helpers.utils import seed_everything  # noqa: E402
 
@@ -40,7 +40,7 @@ def main():
     print(f"held-out accuracy {acc:.4f} after {secs:.0f} s", flush=True)
     if acc < 0.98:
         print("WARNING: below the 98% target", flush=True)
-    command = "python " + " ".join([Path(sys.argv[0]).as_posix()] + sys.argv[1:])
+    command = utils.command_line("scripts/train_mnist_classifier.py", sys.argv[1:])
     rec = ckpt.save_checkpoint(model, args.out, {
         "model": "helpers.classifier.SmallCNN(n_classes=10)", "seed": args.seed, "command": command,
         "data": f"MNIST: offline 5k training subset + {split.n_test_in_train} test digits (random shifts <= 2 px); "

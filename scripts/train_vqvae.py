@@ -37,7 +37,7 @@ def test_images(name: str) -> torch.Tensor:
     return (data.mnist(False) if name == "mnist" else data.fashion_mnist(False))[0]
 
 
-def train_one(name: str, epochs: int, device, seed: int = SEED) -> dict:
+def train_one(name: str, epochs: int, device, seed: int = SEED, command: str = "python scripts/train_vqvae.py") -> dict:
     """Train, evaluate on the test set, save; return the record."""
     utils.seed_everything(seed)
     x, described = training_images(name, seed)
@@ -49,7 +49,7 @@ def train_one(name: str, epochs: int, device, seed: int = SEED) -> dict:
     _, idx = vqvae.encode_quantized(model, xt)
     usage = vqvae.codebook_usage(idx, model.quantizer.num_codes)
     record = {
-        "seed": seed, "data": described, "command": "python " + " ".join(sys.argv),
+        "seed": seed, "data": described, "command": command,
         "model": "VQVAE", "model_kwargs": MODEL_KWARGS, "epochs": epochs, "batch_size": 128, "lr": 2e-3,
         "device": str(device), "hardware": utils.hardware(), "train_seconds": round(t.seconds, 1),
         "test_mse": mse, "test_psnr_db": psnr, "test_perplexity": usage["perplexity"],
@@ -70,8 +70,9 @@ def main(argv=None) -> None:
     ap.add_argument("--seed", type=int, default=SEED)
     args = ap.parse_args(argv)
     device = utils.get_device()
+    command = utils.command_line("scripts/train_vqvae.py", sys.argv[1:] if argv is None else list(argv))
     for name in args.data:
-        train_one(name, args.epochs_mnist if name == "mnist" else args.epochs_fashion, device, args.seed)
+        train_one(name, args.epochs_mnist if name == "mnist" else args.epochs_fashion, device, args.seed, command)
 
 
 if __name__ == "__main__":

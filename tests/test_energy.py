@@ -1,5 +1,6 @@
 """HW2's ResNet energy, its checkpoint, the posterior score, PSNR/SSIM, the held-out split and the attachment."""
 import copy
+import sys
 import pytest
 import numpy as np
 import torch
@@ -335,6 +336,16 @@ def test_compact_adam_state_resumes_exactly_when_beta1_is_zero(load_script):
     (opt3.param_groups[0]["params"][0] ** 2).sum().backward()
     opt3.step()
     assert "exp_avg" in mod.compact_optimizer_state(opt3)["state"][0]  # kept when beta1 > 0
+
+
+def test_recorded_command_is_shell_quoted(load_script, monkeypatch):
+    """train_hw2_energy records its command so that a shell splits it back into the same arguments."""
+    import shlex
+    mod = load_script("train_hw2_energy")
+    argv = ["--out", "my energy.pt", "--lr", "1e-4"]
+    monkeypatch.setattr(sys, "argv", ["/abs/path/train_hw2_energy.py", *argv])
+    cmd = mod.command_line()
+    assert shlex.split(cmd) == ["python", "scripts/train_hw2_energy.py", *argv]
 
 
 def test_packed_state_names_the_shipped_weights_and_refuses_other_ones(load_script, tmp_path):
