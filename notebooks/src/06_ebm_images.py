@@ -465,71 +465,10 @@ if UNCOND == "MNIST":
 # between 0.922 and 0.953 from 5,000 to 8,000 iterations, then read 0.869 at 9,000 and 0.885 at 10,000. The same
 # checkpoint scores 0.848 on this notebook's chains and 0.885 on the record's: another draw of chains and held-out
 # digits moved it by 0.04 here, so these points cannot say whether the run had converged. The longer model's smallest class
-# is the 1s, 0.8% of the samples (next section). One run; the tutorial trains about 28,000 iterations (60 epochs of
+# is the 1s, 0.8% of the samples. One run; the tutorial trains about 28,000 iterations (60 epochs of
 # 468 batches of 128) on MNIST's 60,000 training digits (14,000 here). A separate continuation of the 2,500-iteration
 # model to 28,000 iterations, with the tutorial's learning-rate decay, is scored in *The chains the model trained
 # with*.
-
-# %% [markdown]
-# ### Why the 1s are missing
-# A class that the samples never show can mean two things: the energy gives that class little probability, or the
-# sampler does not reach it in the time it runs. The two can be told apart. The first predicts that real digits of
-# that class get *high* energy; the second, that they get low energy, and that chains started *at* such a digit stay
-# there, while chains from noise rarely arrive. Three measurements on the longer-trained buffer model: the energy of
-# the 1,000 held-out digits by class, chains started at 64 held-out 1s, and chains from noise run four times longer.
-
-# %%
-if UNCOND == "MNIST":
-    y_np = np.asarray(y_held)
-    e_held = ebm.energy_scores(long_model, x_held).numpy()
-    lowest = e_held <= np.quantile(e_held, 0.1)
-    frac_long = scores["buffer, longer"]["class_fractions"]
-    print(f"held-out digits under the buffer model, {long_rec['iterations']:,} iterations:")
-    ink = ebm.to_unit(x_held).flatten(1).mean(1).numpy()  # mean pixel in [0, 1]
-    print(f"{'digit':>5} {'held out':>9} {'mean pixel':>10} {'mean E':>8} {'s.e.':>7} "
-          f"{'share of the lowest-10% E':>26} {'share of samples from noise':>28}")
-    for d in range(10):
-        e_d = e_held[y_np == d]
-        se_d = e_d.std(ddof=1) / np.sqrt(len(e_d))  # standard error of the class's mean energy
-        print(f"{d:>5} {len(e_d):9d} {ink[y_np == d].mean():10.3f} {e_d.mean():+8.3f} {se_d:7.4f} "
-              f"{np.mean(y_np[lowest] == d):26.1%} {frac_long[d]:28.1%}")
-    print(f"correlation of energy and mean pixel over the held-out digits: {np.corrcoef(ink, e_held)[0, 1]:+.2f}")
-    ones = x_held[torch.as_tensor(y_np == 1)][:scaled(64, 4)]
-    gs = utils.generator(SEED + 4000, device)
-    from_ones = variant_sampler(0.005, False, EVAL_STEPS).run(long_model, ones.to(device), generator=gs).cpu()
-    q_ones = energy.quality(classifier, ebm.to_unit(from_ones))
-    n_long, k_long = scaled(128, 8), 4 * EVAL_STEPS
-    from_noise_long = chains_from_noise(long_model, False, n=n_long, steps=k_long, seed=SEED + 5000)
-    q_long = energy.quality(classifier, ebm.to_unit(from_noise_long))
-    print(f"{len(ones)} chains started at held-out 1s, {EVAL_STEPS} steps: {q_ones['class_fractions'][1]:.0%} still "
-          f"read as 1 (mean energy {e_held[y_np == 1][:len(ones)].mean():+.3f} at the start, "
-          f"{ebm.energy_scores(long_model, from_ones).mean().item():+.3f} at the end)")
-    print(f"{n_long} chains from noise, {k_long} steps: {q_long['class_fractions'][1]:.1%} read as 1 "
-          f"({round(q_long['class_fractions'][1] * n_long)} chains); smallest class {q_long['min_class_fraction']:.1%}")
-    fig, axes = plt.subplots(1, 3, figsize=(12, 4.4))
-    plotting.image_grid(ones[:16], nrow=4, ax=axes[0], value_range=(-1, 1), title="held-out 1s (the starts)")
-    plotting.image_grid(from_ones[:16], nrow=4, ax=axes[1], value_range=(-1, 1),
-                        title=f"the same chains after {EVAL_STEPS} steps")
-    plotting.image_grid(from_noise_long[:16], nrow=4, ax=axes[2], value_range=(-1, 1),
-                        title=f"chains from noise after {k_long} steps")
-    plt.tight_layout()
-    plt.show()
-
-# %% [markdown]
-# **Answer (the missing 1s).** The energy does not penalise 1s: the held-out 1s have the lowest mean energy of the
-# ten classes (**-0.025 ± 0.0004** s.e.; the others lie between -0.013 and +0.030, each with a standard error
-# under 0.002) and make up **75.0%** of the lowest-energy tenth of the held-out digits. Chains started at a 1 stay
-# there: all 64 still read as 1 after 256 steps. Chains from noise almost never arrive: **0.8%** of the 256 samples
-# of Task 1.4's sampler, and 1 of 128 chains run four times longer. So 1s are low-energy states whose basins chains
-# from noise rarely enter: at the sampler's tiny temperature a chain is nearly a gradient descent that commits to a
-# shape within a few dozen steps (*Samples along the chain*, below, shows it for the 28,000-iteration model), and
-# the shapes chains commit to are rarely a thin 1 (why, this notebook does not measure).
-#
-# What this does not show. Not how much probability the density $e^{-E}$ gives the class: the class means span
-# only -0.025 to +0.030, a density ratio of $e^{0.055}\approx 1.06$ at temperature 1. Not that 1s are preferred
-# *as 1s*: they have the least ink (mean pixel 0.077), and energy rises with ink over the held-out digits
-# (correlation +0.56). Nor does it rule out that longer training or a sampler that crosses between basins would
-# find them. One model and one seed of chains.
 
 # %% [markdown]
 # ### The chains the model trained with
@@ -613,8 +552,8 @@ if UNCOND == "MNIST":
 # same model's chains from noise (one chain; held-out digits: 11.3%), and the rarest class has 5.5% (chains from
 # noise: 0.4%). So the energy does not shut the 1s out: the chains it was trained with reach them, and 256 fresh
 # steps from noise under the final weights almost never do. The buffer's chains ran 5.0 times as many steps under
-# moving weights, but length alone may not explain it: on the 10,000-iteration model, four times the steps from
-# noise found one 1 in 128 (previous section). Otherwise the two sets
+# moving weights; whether length alone explains it, the next section tests with chains from noise four times
+# longer. Otherwise the two sets
 # score alike: classifier confidence 0.926 for both, two-sample accuracy **0.738** [0.698, 0.776] for the buffer
 # against 0.787 [0.749, 0.822] for the chains from noise, overlapping intervals. The record's own draws agree
 # (buffer 0.734, rarest class 7.4%; chains from noise 0.818, rarest class 0.0%).
@@ -626,6 +565,67 @@ if UNCOND == "MNIST":
 # And with 1,000
 # images a side the two-sample test tells the buffer from held-out digits at **0.924** [0.912, 0.936], while
 # training digits stay at 0.489 [0.467, 0.511]: more images, a sharper test. One run; one draw of chains.
+
+# %% [markdown]
+# ### Why the 1s are missing
+# A class that the samples never show can mean two things: the energy gives that class little probability, or the
+# sampler does not reach it in the time it runs. The two can be told apart. The first predicts that real digits of
+# that class get *high* energy; the second, that they get low energy, and that chains started *at* such a digit stay
+# there, while chains from noise rarely arrive. Three measurements on the 28,000-iteration model: the energy of
+# the 1,000 held-out digits by class, chains started at 64 held-out 1s, and chains from noise run four times longer.
+
+# %%
+if UNCOND == "MNIST":
+    y_np = np.asarray(y_held)
+    e_held = ebm.energy_scores(lr_model, x_held).numpy()
+    lowest = e_held <= np.quantile(e_held, 0.1)
+    frac_noise = persist_scores["from noise"]["class_fractions"]
+    print(f"held-out digits under the buffer model, {lr_rec['iterations']:,} iterations:")
+    ink = ebm.to_unit(x_held).flatten(1).mean(1).numpy()  # mean pixel in [0, 1]
+    print(f"{'digit':>5} {'held out':>9} {'mean pixel':>10} {'mean E':>8} {'s.e.':>7} "
+          f"{'share of the lowest-10% E':>26} {'share of samples from noise':>28}")
+    for d in range(10):
+        e_d = e_held[y_np == d]
+        se_d = e_d.std(ddof=1) / np.sqrt(len(e_d))  # standard error of the class's mean energy
+        print(f"{d:>5} {len(e_d):9d} {ink[y_np == d].mean():10.3f} {e_d.mean():+8.3f} {se_d:7.4f} "
+              f"{np.mean(y_np[lowest] == d):26.1%} {frac_noise[d]:28.1%}")
+    print(f"correlation of energy and mean pixel over the held-out digits: {np.corrcoef(ink, e_held)[0, 1]:+.2f}")
+    ones = x_held[torch.as_tensor(y_np == 1)][:scaled(64, 4)]
+    gs = utils.generator(SEED + 4000, device)
+    from_ones = variant_sampler(0.005, False, EVAL_STEPS).run(lr_model, ones.to(device), generator=gs).cpu()
+    q_ones = energy.quality(classifier, ebm.to_unit(from_ones))
+    n_long, k_long = scaled(128, 8), 4 * EVAL_STEPS
+    from_noise_long = chains_from_noise(lr_model, False, n=n_long, steps=k_long, seed=SEED + 5000)
+    q_long = energy.quality(classifier, ebm.to_unit(from_noise_long))
+    print(f"{len(ones)} chains started at held-out 1s, {EVAL_STEPS} steps: {q_ones['class_fractions'][1]:.0%} still "
+          f"read as 1 (mean energy {e_held[y_np == 1][:len(ones)].mean():+.3f} at the start, "
+          f"{ebm.energy_scores(lr_model, from_ones).mean().item():+.3f} at the end)")
+    print(f"{n_long} chains from noise, {k_long} steps: {q_long['class_fractions'][1]:.1%} read as 1 "
+          f"({round(q_long['class_fractions'][1] * n_long)} chains); smallest class {q_long['min_class_fraction']:.1%}")
+    fig, axes = plt.subplots(1, 3, figsize=(12, 4.4))
+    plotting.image_grid(ones[:16], nrow=4, ax=axes[0], value_range=(-1, 1), title="held-out 1s (the starts)")
+    plotting.image_grid(from_ones[:16], nrow=4, ax=axes[1], value_range=(-1, 1),
+                        title=f"the same chains after {EVAL_STEPS} steps")
+    plotting.image_grid(from_noise_long[:16], nrow=4, ax=axes[2], value_range=(-1, 1),
+                        title=f"chains from noise after {k_long} steps")
+    plt.tight_layout()
+    plt.show()
+
+# %% [markdown]
+# **Answer (the missing 1s).** The energy does not penalise 1s: the held-out 1s have the lowest mean energy of the
+# ten classes (**-0.036 ± 0.0005** s.e.; the others lie between -0.015 and +0.071, each with a standard error
+# under 0.004) and make up **100%** of the lowest-energy tenth of the held-out digits. Chains started at a 1 stay
+# there: all 64 still read as 1 after 256 steps. Chains from noise rarely arrive: **0.4%** of the 256 chains of
+# the previous section, and **3.1%** (4 of 128) of chains run four times longer. So 1s are low-energy states
+# whose basins chains from noise rarely enter: at the sampler's tiny temperature a chain is nearly a gradient
+# descent that commits to a shape within a few dozen steps (*Samples along the chain*, below), and the shapes
+# chains commit to are rarely a thin 1 (why, this notebook does not measure).
+#
+# What this does not show. Not how much probability the density $e^{-E}$ gives the class: the class means span
+# only -0.036 to +0.071, a density ratio of $e^{0.107}\approx 1.11$ at temperature 1. Not that 1s are preferred
+# *as 1s*: they have the least ink (mean pixel 0.077), and energy rises with ink over the held-out digits
+# (correlation +0.68). Nor does it rule out that a sampler that crosses between basins would find them. One model
+# and one seed of chains.
 
 # %% [markdown]
 # ## Task 1.5 — A class-conditional energy $E_\theta(x, y)$ on MNIST
