@@ -419,7 +419,7 @@ if any(r["evals"] for r in runs.values()):
 # %% [markdown]
 # ### The tutorial's recipe, trained four times longer
 # Is the buffer model only short of training? The same run, continued to 10,000 iterations (its first 2,500 are the
-# model above). Its samples from noise, by the same sampler and
+# seed-0 buffer model of Task 1.4). Its samples from noise, by the same sampler and
 # scores, against the same controls, and its scores along the whole run:
 
 # %%
@@ -462,10 +462,11 @@ if UNCOND == "MNIST":
 # the iterations brought the two-sample accuracy from **0.963** [0.943, 0.978] down to **0.848** [0.814, 0.878]:
 # the intervals do not overlap, so the gain is real for this run, but the test still tells most samples from
 # digits (training digits: 0.516). Along the run (the record's evaluations, table above) the accuracy stayed
-# between 0.922 and 0.953 from 5,000 to 8,000 iterations, then read 0.869 at 9,000 and 0.885 at 10,000. The same
+# between 0.922 and 0.953 at 5,000-8,000 iterations (the plot's point at 8,500, between the printed rows, lies
+# just above that range), then read 0.869 at 9,000 and 0.885 at 10,000. The same
 # checkpoint scores 0.848 on this notebook's chains and 0.885 on the record's: another draw of chains and held-out
 # digits moved it by 0.04 here, so these points cannot say whether the run had converged. The longer model's smallest class
-# is the 1s, 0.8% of the samples. One run; the tutorial trains about 28,000 iterations (60 epochs of
+# holds 0.8% of the samples (2 of 256 chains). One run; the tutorial trains about 28,000 iterations (60 epochs of
 # 468 batches of 128) on MNIST's 60,000 training digits (14,000 here). A separate continuation of the 2,500-iteration
 # model to 28,000 iterations, with the tutorial's learning-rate decay, is scored in *The chains the model trained
 # with*.
@@ -476,8 +477,8 @@ if UNCOND == "MNIST":
 # chains, the negatives the energy was fitted against. Each batch takes most of its starts from the buffer and a
 # few from noise, runs the sampler, and writes the results back, so a buffer image descends from a chain started
 # in U[-1, 1] noise through many sampler runs (the printout gives the mean), and the weights changed between
-# runs. If the 1s are missing only because fresh chains do not reach them in 256 steps, the buffer should hold
-# them. A second continuation of the 2,500-iteration buffer model, to the tutorial's 28,000 iterations and with its
+# runs. If a class is missing only because fresh chains do not reach it in 256 steps, the buffer should hold
+# it. A second continuation of the 2,500-iteration buffer model, to the tutorial's 28,000 iterations and with its
 # learning-rate decay (not the 10,000-iteration model above), kept a sample of its final buffer. We score 256 of those images beside 256 chains from noise of the same model, then 1,000 against the
 # 1,000 held-out digits: a two-sample test with more images has more power. Starts are drawn from the buffer with
 # replacement, so buffer chains share ancestors; near-copies would inflate the class shares, and the distance
@@ -553,7 +554,7 @@ if UNCOND == "MNIST":
 # noise: 0.4%). So the energy does not shut the 1s out: the chains it was trained with reach them, and 256 fresh
 # steps from noise under the final weights almost never do. The buffer's chains ran 5.0 times as many steps under
 # moving weights; whether length alone explains it, the next section tests with chains from noise four times
-# longer. Otherwise the two sets
+# longer (1,024 steps, still short of the buffer's ~1,280). Otherwise the two sets
 # score alike: classifier confidence 0.926 for both, two-sample accuracy **0.738** [0.698, 0.776] for the buffer
 # against 0.787 [0.749, 0.822] for the chains from noise, overlapping intervals. The record's own draws agree
 # (buffer 0.734, rarest class 7.4%; chains from noise 0.818, rarest class 0.0%).
@@ -615,17 +616,18 @@ if UNCOND == "MNIST":
 # **Answer (the missing 1s).** The energy does not penalise 1s: the held-out 1s have the lowest mean energy of the
 # ten classes (**-0.036 ± 0.0005** s.e.; the others lie between -0.015 and +0.071, each with a standard error
 # under 0.004) and make up **100%** of the lowest-energy tenth of the held-out digits. Chains started at a 1 stay
-# there: all 64 still read as 1 after 256 steps. Chains from noise rarely arrive: **0.4%** of the 256 chains of
-# the previous section, and **3.1%** (4 of 128) of chains run four times longer. So 1s are low-energy states
-# whose basins chains from noise rarely enter: at the sampler's tiny temperature a chain is nearly a gradient
-# descent that commits to a shape within a few dozen steps (*Samples along the chain*, below), and the shapes
-# chains commit to are rarely a thin 1 (why, this notebook does not measure).
+# there: all 64 still read as 1 after 256 steps. Chains from noise seldom arrive: **0.4%** (1 of 256) of the
+# chains of the previous section, and **3.1%** (4 of 128) of chains run four times longer, where the 1s tie the
+# smallest class. Those counts are too small to say how much of the gap to the buffer's 6.6% chain length closes.
+# So 1s are low-energy states that short chains from noise seldom reach: at the sampler's tiny temperature a
+# chain is nearly a gradient descent that commits to a shape within a few dozen steps (*Samples along the chain*,
+# below), and the shapes chains commit to are rarely a thin 1 (why, this notebook does not measure).
 #
 # What this does not show. Not how much probability the density $e^{-E}$ gives the class: the class means span
 # only -0.036 to +0.071, a density ratio of $e^{0.107}\approx 1.11$ at temperature 1. Not that 1s are preferred
 # *as 1s*: they have the least ink (mean pixel 0.077), and energy rises with ink over the held-out digits
-# (correlation +0.68). Nor does it rule out that a sampler that crosses between basins would find them. One model
-# and one seed of chains.
+# (correlation +0.68). Nor does it rule out that much longer chains, or a sampler that crosses between basins, would
+# find them as often as the data hold them. One model and one seed of chains.
 
 # %% [markdown]
 # ## Task 1.5 — A class-conditional energy $E_\theta(x, y)$ on MNIST
