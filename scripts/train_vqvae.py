@@ -37,8 +37,8 @@ def test_images(name: str) -> torch.Tensor:
     return (data.mnist(False) if name == "mnist" else data.fashion_mnist(False))[0]
 
 
-def train_one(name: str, epochs: int, device, seed: int = SEED, command: str = "python scripts/train_vqvae.py") -> dict:
-    """Train, evaluate on the test set, save; return the record."""
+def train_one(name: str, epochs: int, device, seed: int, command: str) -> dict:
+    """Train, evaluate on the test set, save with `command` in the record; return the record."""
     utils.seed_everything(seed)
     x, described = training_images(name, seed)
     model = vqvae.VQVAE(**MODEL_KWARGS).to(device)
