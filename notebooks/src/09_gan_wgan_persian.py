@@ -630,9 +630,9 @@ print("in training (the records' CPU seconds per generator step), WGAN-GP / GAN:
 #
 # **Speed.** Per generator step the WGAN-GP learns fastest: FD 73 and 70 at 5,000 steps against 107-118 for the two
 # GANs, and it stays ahead to the end. But a WGAN-GP step costs four to five GAN steps (4.8x and 4.2x in training,
-# timed again above: five critic updates, each with the extra backward pass of the penalty), so per CPU second the GANs
-# are far ahead (top right): the GAN's 20,000 steps buy the WGAN-GP about 20,000 / 4.8 ≈ 4,200 and 20,000 / 4.2 ≈ 4,800,
-# where its validation FD lay between 115-123 (2,500 steps) and 70-73 (5,000 steps).
+# about 5x timed again above: five critic updates, each with the extra backward pass of the penalty), so per CPU
+# second the GANs are far ahead (top right): the GAN's 20,000 steps buy the WGAN-GP about 20,000 / 4.8 ≈ 4,200 and
+# 20,000 / 4.2 ≈ 4,800, where its validation FD lay between 115-123 (2,500 steps) and 70-73 (5,000 steps).
 
 # %% [markdown]
 # **Answer (stability).** The GAN's discriminator wins throughout, yet its generator's FD falls steadily. The WGAN-GP critic's
@@ -728,6 +728,33 @@ display(Markdown(plotting.markdown_table(
 # share 0.724 and 0.730 against 0.674 and 0.665; the rarest digit's share is similar (0.079 and 0.072 against 0.067
 # and 0.079). This is one continued run per seed, and the WGAN-GP was not trained longer, so it says which recipe
 # spends this much CPU better here, not which would end with better digits.
+
+# %% [markdown]
+# **Is the gap the referee's?** The referee is one trained network, so its verdicts could be partly its own quirks.
+# Four more referees, trained like the shipped one (same data, non-digits, LeNet-5 and recipe) but from seeds 2 to 5,
+# judged the same images: the held-out real digits, the noise and blob controls, and 5,000 samples of each
+# generator above (drawn with the same noise as the final scores). The table gives each set's digit share under the
+# five referees, their mean and their standard deviation, and whether every referee puts the sets in the same order.
+
+# %%
+seed_check = checkpoints.load_record("hoda_referee_seeds.json")  # scripts/referee_seeds.py
+shares = seed_check["digit_share"]
+display(Markdown(plotting.markdown_table(
+    ["images", *(f"referee seed {s}" for s in seed_check["referee_seeds"]), "mean", "sd"],
+    {k: [f"{v:.3f}" for v in row.values()] + [f"{np.mean(list(row.values())):.3f}",
+                                              f"{np.std(list(row.values()), ddof=1):.3f}"]
+     for k, row in shares.items()})))
+order = {s: sorted(shares, key=lambda k: shares[k][s]) for s in map(str, seed_check["referee_seeds"])}
+print("every referee orders the sets alike:", len({tuple(o) for o in order.values()}) == 1)
+print("largest referee-to-referee sd:", f"{max(np.std(list(r.values()), ddof=1) for r in shares.values()):.3f}")
+
+# %% [markdown]
+# **Answer.** The verdicts belong to the samples, not to one referee. Across the five referees each set's digit
+# share moves by a standard deviation of at most 0.009. Real held-out digits get 0.953 on average, the GAN at
+# 108,000 steps 0.725 and 0.733, noise and blobs almost nothing. The gap between the GAN and real digits (about 0.22)
+# is some 25 times that spread. All five referees also put the nine sets in the same order: noise and blobs, the
+# GAN at 20,000 steps, the WGAN-GP at 20,000, the GAN at 108,000, real digits. So the scores in this notebook would
+# read the same under another referee seed; what they cannot say is how a referee of another design would judge.
 
 # %% [markdown]
 # ### Scores: which model draws the most realistic digits
@@ -917,7 +944,7 @@ for label in ("GAN", "GAN + instance noise"):
 # %% [markdown]
 # ## About this run
 #
-# Profile `full`, executed on a CPU with one thread in 169 s (`notebooks/timings.json`). The generators were trained
+# Profile `full`, executed on a CPU with one thread in 189 s (`notebooks/timings.json`). The generators were trained
 # beforehand by `scripts/train_hoda_gans.py` on one CPU thread, `STEPS` generator steps each (15.0 CPU hours for the
 # eight and more for the GAN's continuation, both printed below; `RETRAIN = True` repeats the training here), and are
 # loaded as float16 copies from `checkpoints/hoda_{gan,gannoise,wgan,wgangp}_seed{0,1}_G.pt`, with the classifier
@@ -930,10 +957,12 @@ for label in ("GAN", "GAN + instance noise"):
 # *Training longer* reads only records: `checkpoints/training_state/hoda_gan_seed{0,1}_{40k,108k}_G.json`, the plain
 # GAN resumed from its 20,000-step state by the same script (`--steps 40000 --resume`, later `--steps 108000
 # --resume`, one thread beside one other training process); each names the commit that holds its float32 generator
-# and full state.
+# and full state. *Is the gap the referee's?* reads `checkpoints/hoda_referee_seeds.json`, written by
+# `scripts/referee_seeds.py` (the four extra referees trained and all sets scored on one thread, CPU time printed below).
 
 # %%
 print(f"training CPU time of the {len(records)} generators: {sum(r['cpu_seconds'] for r in records.values()) / 3600:.1f} h")
+print(f"the referee seed check (scripts/referee_seeds.py): {seed_check['cpu_seconds']:.0f} CPU s")
 print(f"the GAN's continuation from {records['GAN', SEEDS[0]]['generator_steps']:,} to {LONG_STEPS[-1]:,} steps, both "
       f"seeds: {sum(long_runs[s, LONG_STEPS[-1]]['cpu_seconds'] - records['GAN', s]['cpu_seconds'] for s in SEEDS) / 3600:.1f} h")
 recorded = [(scores[k]["fd"], records[k]["metrics"]["fd"]) for k in scores
