@@ -1,4 +1,5 @@
 """The classifier two-sample test (helpers.classifier.c2st) and the unconditional MNIST EBM training script."""
+import argparse
 import json
 
 import pytest
@@ -94,3 +95,37 @@ def test_compact_state_resumes_close_to_the_run(tmp_path, data_root, one_thread,
         script.main(["--variant", "noise", "--buffer-sample", "4", "--iters", "1", "--out", str(tmp_path / "n.pt")])
     with pytest.raises(SystemExit, match="no training state"):
         script.main(common + ["--score-state", str(tmp_path / "missing.pt")])
+
+
+def test_chain_length_scores_the_chain_after_each_length(data_root, one_thread, load_script):
+    """scripts/ebm_chain_length.py: the state it scores at k steps is the chain after exactly k steps (the same
+    energy as a k-step run of the sampler from the same start and seed), at every doubling, and --merge sums
+    the seeds' class counts."""
+    script = load_script("ebm_chain_length")
+    assert script.lengths(4, 20) == [4, 8, 16]
+    a = argparse.Namespace(ckpt="ebm_mnist_buffer_lrdecay.pt", seed=7, chains=6, first=4, max_steps=8, c2st_steps=5)
+    part = script.run_seed(a)
+    model = ebm.load(a.ckpt, device="cpu").eval().requires_grad_(False)
+    for k in (4, 8):
+        g = torch.Generator().manual_seed(script.SEED_OFFSET + a.seed)
+        x0 = ebm.uniform_noise(a.chains, (1, 28, 28), g, "cpu")
+        xk = ebm.SamplerConfig(n_steps=k).run(model, x0, generator=g)
+        assert part["by_length"][k]["mean_energy"] == pytest.approx(ebm.energy_scores(model, xk).mean().item(),
+                                                                    abs=1e-4)
+        assert sum(part["by_length"][k]["class_counts"]) == a.chains
+    two = {s: json.loads(json.dumps({**part, "seed": s})) for s in (7, 8)}  # as the parts are read back
+    merged = {}
+    for s, p in two.items():
+        path = script.part_path(a.ckpt, s)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        saved = path.read_text() if path.exists() else None
+        path.write_text(json.dumps(p))
+        merged[s] = saved
+    try:
+        out = script.merge(argparse.Namespace(ckpt=a.ckpt, merge=[7, 8]))
+    finally:
+        for s, saved in merged.items():
+            path = script.part_path(a.ckpt, s)
+            path.unlink() if saved is None else path.write_text(saved)
+    assert out["pooled"][8]["chains"] == 2 * a.chains
+    assert out["pooled"][8]["class_counts"] == [2 * c for c in part["by_length"][8]["class_counts"]]
