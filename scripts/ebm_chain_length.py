@@ -3,7 +3,8 @@ are missing*). Runs `--chains` chains of the model's own sampler (the tutorial's
 noise 0.005, pixels clamped to [-1, 1]) from U[-1, 1] for `--max-steps` steps and scores the same chains after
 256, 512, 1,024, ... steps: the project's MNIST classifier (class fractions, mean max-prob), a classifier
 two-sample test against as many held-out digits, and the mean energy. One process per sampler seed; `--merge`
-pools the seeds into checkpoints/<model>_chain_length.json.
+pools the seeds into checkpoints/<model>_chain_length.json, with the first `--images` chains of the first seed at
+every length (uint8) in <model>_chain_length_images.pt.
 
     OMP_NUM_THREADS=1 python scripts/ebm_chain_length.py --seed 0 &
     OMP_NUM_THREADS=1 python scripts/ebm_chain_length.py --seed 1 &
@@ -52,9 +53,10 @@ def run_seed(a) -> dict:
     x0 = ebm.uniform_noise(a.chains, (1, 28, 28), g, "cpu")
     marks = lengths(a.first, a.max_steps)
     _, traj = ebm.SamplerConfig(n_steps=marks[-1]).run(model, x0, generator=g, every=a.first)
-    out = {}
+    out, images = {}, {}
     for k in marks:
         xs = traj[k // a.first]
+        images[k] = ebm.to_uint8(xs[:a.images])
         q = energy.quality(classifier, ebm.to_unit(xs))
         test = c2st(ebm.to_unit(real), ebm.to_unit(xs), steps=a.c2st_steps, seed=seed)
         out[k] = {"class_counts": torch.bincount(torch.tensor(q["labels"]), minlength=10).tolist(),
@@ -63,6 +65,8 @@ def run_seed(a) -> dict:
                   "mean_energy": round(ebm.energy_scores(model, xs).mean().item(), 4)}
         print(f"seed {a.seed}, {k:6d} steps: 1s {out[k]['class_counts'][1]:3d} of {a.chains}, smallest class "
               f"{min(out[k]['class_counts'])}, max-prob {q['mean_max_prob']:.3f}, C2ST {test['accuracy']:.3f}", flush=True)
+    if a.images:
+        torch.save(images, part_path(a.ckpt, a.seed).with_suffix(".pt"))
     return {"seed": a.seed, "sampler_seed": seed, "chains": a.chains, "by_length": out,
             "cpu_seconds": round(time.process_time() - cpu0, 1), "wall_seconds": round(time.perf_counter() - wall0, 1),
             "loadavg": os.getloadavg(), "hardware": utils.hardware(),
@@ -100,11 +104,20 @@ def main(argv: list[str]) -> None:
     p.add_argument("--first", type=int, default=256, help="the shortest length scored; then doublings")
     p.add_argument("--max-steps", type=int, default=16384)
     p.add_argument("--c2st-steps", type=int, default=400)
+    p.add_argument("--images", type=int, default=16, help="keep this many chains' images at every length (0: none)")
     p.add_argument("--merge", type=int, nargs="+", help="pool these seeds' parts into checkpoints/")
     a = p.parse_args(argv)
     if a.merge:
         out = checkpoints.resolve(f"{Path(a.ckpt).stem}_chain_length.json")
-        out.write_text(json.dumps(merge(a), indent=1) + "\n")
+        record = merge(a)
+        pictures = part_path(a.ckpt, a.merge[0]).with_suffix(".pt")
+        if pictures.exists():
+            kept = out.with_name(out.stem + "_images.pt")
+            kept.write_bytes(pictures.read_bytes())
+            record["images"] = {"file": kept.name, "sha256": checkpoints.sha256sum(kept),
+                                "what": f"the first chains of sampler seed {a.merge[0]} after each length, uint8 "
+                                        "(helpers.ebm.to_uint8), a dict steps -> (n, 1, 28, 28)"}
+        out.write_text(json.dumps(record, indent=1) + "\n")
     else:
         out = part_path(a.ckpt, a.seed)
         out.parent.mkdir(parents=True, exist_ok=True)

@@ -103,7 +103,7 @@ def test_chain_length_scores_the_chain_after_each_length(data_root, one_thread, 
     the seeds' class counts."""
     script = load_script("ebm_chain_length")
     assert script.lengths(4, 20) == [4, 8, 16]
-    a = argparse.Namespace(ckpt="ebm_mnist_buffer_lrdecay.pt", seed=7, chains=6, first=4, max_steps=8, c2st_steps=5)
+    a = argparse.Namespace(ckpt="ebm_mnist_buffer_lrdecay.pt", seed=7, chains=6, first=4, max_steps=8, c2st_steps=5, images=0)
     part = script.run_seed(a)
     model = ebm.load(a.ckpt, device="cpu").eval().requires_grad_(False)
     for k in (4, 8):
