@@ -732,9 +732,11 @@ display(Markdown(plotting.markdown_table(
 # %% [markdown]
 # **Is the gap the referee's?** The referee is one trained network, so its verdicts could be partly its own quirks.
 # Four more referees, trained like the shipped one (same data, non-digits, LeNet-5 and recipe) but from seeds 2 to 5,
-# judged the same images: the held-out real digits, the noise and blob controls, and 5,000 samples of each
-# generator above (drawn with the same noise as the final scores). The table gives each set's digit share under the
-# five referees, their mean and their standard deviation, and whether every referee puts the sets in the same order.
+# judged the same images: the held-out real digits and the noise and blob controls (1,000 images each), and 5,000
+# samples from each of the GAN's generators at 20,000 and 108,000 steps and the WGAN-GP's at 20,000, both seeds
+# (drawn with the same noise as the final scores). The table gives each set's digit share under the five referees
+# (the shipped one is seed 1, the first column), their mean and their standard deviation; a line below it says
+# whether every referee puts the sets in the same order.
 
 # %%
 seed_check = checkpoints.load_record("hoda_referee_seeds.json")  # scripts/referee_seeds.py
@@ -752,9 +754,11 @@ print("largest referee-to-referee sd:", f"{max(np.std(list(r.values()), ddof=1) 
 # **Answer.** The verdicts belong to the samples, not to one referee. Across the five referees each set's digit
 # share moves by a standard deviation of at most 0.009. Real held-out digits get 0.953 on average, the GAN at
 # 108,000 steps 0.725 and 0.733, noise and blobs almost nothing. The gap between the GAN and real digits (about 0.22)
-# is some 25 times that spread. All five referees also put the nine sets in the same order: noise and blobs, the
-# GAN at 20,000 steps, the WGAN-GP at 20,000, the GAN at 108,000, real digits. So the scores in this notebook would
-# read the same under another referee seed; what they cannot say is how a referee of another design would judge.
+# is some 25 times that spread. All five referees also put the nine sets in the same order: noise and blobs (tied
+# at 0 under one referee), the GAN at 20,000 steps, the WGAN-GP at 20,000, the GAN at 108,000, real digits. So the
+# digit shares of these sets, and their order, would read the same under another referee seed. Not re-scored: the
+# FD in the referee's features, the other models, and the stroke and cut-and-mixed controls; and a referee of
+# another design, or trained on other non-digits, might judge differently.
 
 # %% [markdown]
 # ### Scores: which model draws the most realistic digits
