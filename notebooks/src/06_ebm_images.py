@@ -26,6 +26,7 @@ import json
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
+from scipy import stats
 
 from helpers import checkpoints, data, ebm, energy, plotting, scaled, utils
 from helpers.classifier import c2st, predict_proba
@@ -404,7 +405,8 @@ if any(r["evals"] for r in runs.values()):
 # buffer's two-sample accuracy falls only from 0.992 at iteration 1,000 to **0.977** and 0.981 at 2,500 (seeds 0
 # and 1), and noise's stays at 0.996-1.000. In both seeds:
 #
-# * **Noise** learns a *short-run sampler* (Nijkamp et al., 2019): a model whose fixed-length chains from noise
+# * **Noise** learns a *short-run sampler* (Nijkamp et al., 2019, *Learning Non-Convergent Non-Persistent
+#   Short-Run MCMC Toward Energy-Based Model*): a model whose fixed-length chains from noise
 #   end on data-like images (here thick, mostly readable digits) although $e^{-E_\theta}$ is not a good density
 #   of the data. Its training swings early, E(real) diving before the negatives catch up.
 # * **Buffer** trains most stably (the two energies agree throughout) and has the lowest two-sample accuracy,
@@ -549,22 +551,20 @@ if UNCOND == "MNIST":
 
 # %% [markdown]
 # **Answer (the chains the model trained with).** The 1s are there. By eye the buffer's images are mostly clean
-# digits, and the scores agree: **6.6%** of the 256 buffer images read as 1 (17 images) against **0.4%** of the
-# same model's chains from noise (one chain; held-out digits: 11.3%), and the rarest class has 5.5% (chains from
-# noise: 0.4%). So the energy does not shut the 1s out: the chains it was trained with reach them, and 256 fresh
-# steps from noise under the final weights almost never do. The buffer's chains ran 5.0 times as many steps under
-# moving weights; whether length alone explains it, the next section tests with chains from noise four times
-# longer (1,024 steps, still short of the buffer's ~1,280). Otherwise the two sets
-# score alike: classifier confidence 0.926 for both, two-sample accuracy **0.738** [0.698, 0.776] for the buffer
-# against 0.787 [0.749, 0.822] for the chains from noise, overlapping intervals. The record's own draws agree
-# (buffer 0.734, rarest class 7.4%; chains from noise 0.818, rarest class 0.0%).
+# digits, and the scores agree: **6.6%** of the 256 buffer images read as 1 (17 images) against **0.4%** of the same
+# model's chains from noise (one chain; held-out digits: 11.3%), and the rarest class has 5.5% (chains from noise:
+# 0.4%). So the energy does not shut the 1s out: the chains it was trained with reach them, and 256 fresh steps from
+# noise under the final weights almost never do. The buffer's chains ran 5.0 times as many steps under moving
+# weights; whether length alone explains it, the next section tests with chains from noise up to 128 times as long.
+# Otherwise the two sets score alike: classifier confidence 0.926 for both, two-sample accuracy **0.738** [0.698,
+# 0.776] for the buffer against 0.787 [0.749, 0.822] for the chains from noise, overlapping intervals. The record's
+# own draws agree (buffer 0.734, rarest class 7.4%; chains from noise 0.818, rarest class 0.0%).
 #
-# Two measurements keep this from meaning "the buffer is a sample of the data". **44.1%** of the buffer images
-# have a near-copy in their set (held-out digits: 4.7%, by the threshold's construction; chains from noise: none),
-# because chains that share an ancestor stay almost identical under the sampler's tiny noise; 7 of the 17 buffer
-# 1s have one (41%, near the buffer's 44.1%): fewer than 17 distinct 1s, but copies are no commoner among 1s.
-# And with 1,000
-# images a side the two-sample test tells the buffer from held-out digits at **0.924** [0.912, 0.936], while
+# Two measurements keep this from meaning "the buffer is a sample of the data". **44.1%** of the buffer images have
+# a near-copy in their set (held-out digits: 4.7%, by the threshold's construction; chains from noise: none),
+# because chains that share an ancestor stay almost identical under the sampler's tiny noise; 7 of the 17 buffer 1s
+# have one (41%, near the buffer's 44.1%): fewer than 17 distinct 1s, but copies are no commoner among 1s. And with
+# 1,000 images a side the two-sample test tells the buffer from held-out digits at **0.924** [0.912, 0.936], while
 # training digits stay at 0.489 [0.467, 0.511]: more images, a sharper test. One run; one draw of chains.
 
 # %% [markdown]
@@ -574,6 +574,7 @@ if UNCOND == "MNIST":
 # that class get *high* energy; the second, that they get low energy, and that chains started *at* such a digit stay
 # there, while chains from noise rarely arrive. Three measurements on the 28,000-iteration model: the energy of
 # the 1,000 held-out digits by class, chains started at 64 held-out 1s, and chains from noise run four times longer.
+# A fourth, read from a record, follows 512 other chains from noise 128 times as long.
 
 # %%
 if UNCOND == "MNIST":
@@ -613,21 +614,101 @@ if UNCOND == "MNIST":
     plt.show()
 
 # %% [markdown]
-# **Answer (the missing 1s).** The energy does not penalise 1s: the held-out 1s have the lowest mean energy of the
-# ten classes (**-0.036 ± 0.0005** s.e.; the others lie between -0.015 and +0.071, each with a standard error
+# **Answer (where the 1s are).** The energy does not penalise 1s: the held-out 1s have the lowest mean energy of
+# the ten classes (**-0.036 ± 0.0005** s.e.; the others lie between -0.015 and +0.071, each with a standard error
 # under 0.004) and make up **100%** of the lowest-energy tenth of the held-out digits. Chains started at a 1 stay
 # there: all 64 still read as 1 after 256 steps. Chains from noise seldom arrive: **0.4%** (1 of 256) of the
-# chains of the previous section, and **3.1%** (4 of 128) of chains run four times longer, where the 1s tie the
-# smallest class. Those counts are too small to say how much of the gap to the buffer's 6.6% chain length closes.
-# So 1s are low-energy states that short chains from noise seldom reach: at the sampler's tiny temperature a
-# chain is nearly a gradient descent that commits to a shape within a few dozen steps (*Samples along the chain*,
-# below), and the shapes chains commit to are rarely a thin 1 (why, this notebook does not measure).
+# chains of the previous section, and **3.1%** (4 of 128) of chains run four times longer. So 1s are low-energy
+# states that short chains from noise seldom reach: at the sampler's tiny temperature a chain is nearly a gradient
+# descent that commits to a shape within a few dozen steps (*Samples along the chain*, below), and the shapes
+# chains commit to early are rarely a thin 1.
+
+# %% [markdown]
+# How much of the gap does chain length close? Running chains of 32,768 steps is too slow for this notebook, so
+# `scripts/ebm_chain_length.py` ran 512 chains from noise (two sampler seeds of 256) with the model's own sampler
+# and scored the *same* chains after 256, 512, ..., 32,768 steps: the classifier's label, the two-sample test
+# against as many held-out digits, and the energy. The record is read here, the share of 1s with a 95% Wilson
+# interval over the 512 chains.
+
+# %%
+if UNCOND == "MNIST":
+    length_rec = json.loads((utils.checkpoints_dir() / LRDECAY_CKPT.replace(".pt", "_chain_length.json")).read_text())
+    print("record made with this model (sha256 matches):", length_rec["model_sha256"] == lr_rec["sha256"])
+    pooled = {int(k): v for k, v in length_rec["pooled"].items()}
+    ks = sorted(pooled)
+    n_chains = pooled[ks[0]]["chains"]
+    ones_ci = {k: stats.binomtest(pooled[k]["class_counts"][1], n_chains).proportion_ci(method="wilson") for k in ks}
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4))
+    share_1 = [pooled[k]["class_fractions"][1] for k in ks]
+    axes[0].errorbar(ks, share_1, yerr=np.array([[f - ones_ci[k].low, ones_ci[k].high - f]
+                                                for k, f in zip(ks, share_1)]).T, marker="o", capsize=3,
+                     label=f"1s among {n_chains} chains from noise")
+    axes[0].plot(ks, [pooled[k]["min_class"] for k in ks], "s--", label="smallest class among them")
+    axes[0].axhline(persist_scores["replay buffer"]["class_fractions"][1], color="tab:green", ls=":",
+                    label="1s in the replay buffer (256 images)")
+    axes[0].axhline(shares["held-out digits"][1], color="k", ls=":", label="1s among held-out digits")
+    axes[0].set(xscale="log", xlabel="Langevin steps from noise", ylabel="share", title="the 1s along the chains")
+    axes[0].set_xticks(ks, [f"{k:,}" for k in ks], rotation=45)
+    axes[0].legend(fontsize=8)
+    for i, style in enumerate(("-", "--")):
+        axes[1].plot(ks, [pooled[k]["c2st_accuracy_by_seed"][i] for k in ks], "o" + style, color="tab:red",
+                     label=f"two-sample accuracy, sampler seed {i}")
+    axes[1].axhline(0.5, color="k", ls=":", label="indistinguishable")
+    axes[1].set(xscale="log", xlabel="Langevin steps from noise", ylim=(0.45, 1.0), title="the same chains vs held-out digits")
+    axes[1].set_xticks(ks, [f"{k:,}" for k in ks], rotation=45)
+    axes[1].legend(fontsize=8)
+    plt.tight_layout()
+    plt.show()
+    print(f"{'steps':>7} {'1s (of ' + str(n_chains) + ')':>11} {'share of 1s [95% CI]':>22} {'1s by seed':>10} "
+          f"{'smallest class':>14} {'clf max-prob by seed':>20} {'two-sample acc by seed':>22} {'mean E':>7}")
+    for k in ks:
+        r = pooled[k]
+        print(f"{k:7,d} {r['class_counts'][1]:11d} {r['class_fractions'][1]:8.1%} [{ones_ci[k].low:.1%}, "
+              f"{ones_ci[k].high:.1%}] {str(r['ones_by_seed']):>10} {r['min_class']:14.1%} "
+              f"{' / '.join(f'{v:.3f}' for v in r['mean_max_prob_by_seed']):>20} "
+              f"{' / '.join(f'{v:.3f}' for v in r['c2st_accuracy_by_seed']):>22} "
+              f"{np.mean(r['mean_energy_by_seed']):+7.3f}")
+    print(f"{'steps':>7} " + " ".join(f"{d:>4}" for d in range(10)) + "   (chains read as each digit, of "
+          f"{n_chains})")
+    for k in ks:
+        print(f"{k:7,d} " + " ".join(f"{c:4d}" for c in pooled[k]["class_counts"]))
+    print(f"CPU time of the record: {length_rec['cpu_seconds']:,.0f} s")
+    pictures_file = utils.checkpoints_dir() / length_rec["images"]["file"]
+    print("its images file matches the record's sha256:",
+          checkpoints.sha256sum(pictures_file) == length_rec["images"]["sha256"])
+    pictures = torch.load(pictures_file, map_location="cpu")
+    n_show = min(8, len(pictures[ks[0]]))
+    grid = torch.stack([ebm.from_uint8(pictures[k][i]) for i in range(n_show) for k in ks])
+    fig, ax = plt.subplots(figsize=(len(ks) * 0.9, n_show * 0.95))
+    plotting.image_grid(grid, nrow=len(ks), ax=ax, value_range=(-1, 1),
+                        title=f"the first {n_show} chains of sampler seed 0 (rows)\nafter "
+                              + ", ".join(f"{k:,}" for k in ks) + " steps (columns)")
+    plt.show()
+
+# %% [markdown]
+# **Answer (chain length).** Length closes the gap, then overshoots it. The same 512 chains read as 1 in **0%**
+# of cases after 256 steps, **5.5%** [3.8%, 7.8%] after 1,024 (near the buffer's 6.6%, whose chains ran about
+# 1,280 steps) and **67.8%** [63.6%, 71.7%] after 32,768, six times the held-out digits' 11.3%; the two sampler
+# seeds agree at every length. On the way the 0s, 3s, 5s and 8s die out (no 0 among the 512 chains from 4,096
+# steps on), the chains' mean energy falls from +0.018 to **-0.038**, below the held-out 1s' mean of -0.036, and
+# the two-sample accuracy climbs from 0.793 / 0.744 to 0.996 / 0.986. No length gives the data's mix: the smallest
+# class peaks at 5.3% after 1,024 steps and is smaller on either side. The grid shows how: digits thin out, a 5
+# turning into a 3, then a 1, an 8 and a 0 passing through a 6 on the way to a 1, while 4s and 9s hold.
 #
-# What this does not show. Not how much probability the density $e^{-E}$ gives the class: the class means span
-# only -0.036 to +0.071, a density ratio of $e^{0.107}\approx 1.11$ at temperature 1. Not that 1s are preferred
-# *as 1s*: they have the least ink (mean pixel 0.077), and energy rises with ink over the held-out digits
-# (correlation +0.68). Nor does it rule out that much longer chains, or a sampler that crosses between basins, would
-# find them as often as the data hold them. One model and one seed of chains.
+# That is what a sampler at temperature $T = 1.25\times10^{-6}$ should do in the long run: its target
+# $e^{-E/T}$ puts nearly all its probability on the deepest minima of $E$, and the deepest minima these chains find
+# are 1s, with lower energy on average than the real ones. The 256-step samples look like the data because the
+# chains stop early. Training shaped the energy so that chains of about the training's length end near digits,
+# not so that its minima are digits. Nijkamp et al. (2020, *On the Anatomy of MCMC-Based Maximum Likelihood
+# Learning of Energy-Based Models*) describe the same for energies learned with non-convergent chains: realistic
+# short-run samples, long-run samples that differ greatly from the data.
+
+# %% [markdown]
+# *What this does not show.* Not that 1s are preferred *as 1s*: they have the least ink (mean pixel 0.077), and
+# energy rises with ink over the held-out digits (correlation +0.68). Not that the chains have settled: the share
+# of 1s still grew over the last doubling (63.1% → 67.8%). Nor what a sampler at temperature 1 would give: there
+# the class means, -0.036 to +0.071, differ by a density ratio of only $e^{0.107}\approx 1.11$. One model; two
+# seeds of chains.
 
 # %% [markdown]
 # ## Task 1.5 — A class-conditional energy $E_\theta(x, y)$ on MNIST
@@ -963,7 +1044,10 @@ print(f"CIFAR-10 ResNet (width {cifar_net.config['width']}): {f_step / 1e9:.3f} 
 # iterations, 60,000 / 128 rounded up, the tutorial's per-epoch decay counted in iterations (its epoch keeps 468
 # full batches), 25,349 CPU s in all, printed with its section; and 1,024
 # images of its final replay buffer, `--buffer-sample 1024`), `ebm_mnist_conditional.pt`
-# (`scripts/train_ebm_mnist_conditional.py`, 1,966 CPU s) and the MNIST classifier `mnist_classifier.pt`; the CPU seconds are printed in Task 1.6's table. At
+# (`scripts/train_ebm_mnist_conditional.py`, 1,966 CPU s) and the MNIST classifier `mnist_classifier.pt`; the CPU
+# seconds are printed in Task 1.6's table. *Why the 1s are missing* also reads
+# `ebm_mnist_buffer_lrdecay_chain_length.json` and its images (`scripts/ebm_chain_length.py`, two processes of one
+# thread, one per sampler seed; CPU time printed there). At
 # iteration 500 the records of the seed-0 noise and buffer runs hold no two-sample accuracy ('-' in the tables of
 # evaluations during training): it was first computed there by an earlier version of the test whose classifiers
 # trained for only 60 steps, and was dropped as not comparable. The unconditional models fall short of the samples
