@@ -24,20 +24,21 @@ from helpers import checkpoints, classifier, gan, referee, utils  # noqa: E402
 import train_hoda_gans as T  # noqa: E402
 
 
-def generator_sets(g108: Path | None) -> dict[str, Path]:
-    """Generator files to score: the published 20,000-step ones and, where given, the 108,000-step float32 ones."""
+def generator_sets(g108: Path | None) -> dict[str, tuple[Path, int]]:
+    """Generator files to score, with their training seeds: the published 20,000-step ones and, where given, the
+    108,000-step float32 ones."""
     out = {}
     for s in (0, 1):
-        out[f"gan seed {s}, 20k"] = checkpoints.resolve(f"hoda_gan_seed{s}_G.pt")
-        out[f"wgan-gp seed {s}, 20k"] = checkpoints.resolve(f"hoda_wgangp_seed{s}_G.pt")
+        out[f"gan seed {s}, 20k"] = checkpoints.resolve(f"hoda_gan_seed{s}_G.pt"), s
+        out[f"wgan-gp seed {s}, 20k"] = checkpoints.resolve(f"hoda_wgangp_seed{s}_G.pt"), s
         if g108 is not None:
-            rec = json.loads(Path(f"checkpoints/training_state/hoda_gan_seed{s}_108k_G.json").read_text())
+            rec = json.loads((utils.checkpoints_dir() / "training_state" / f"hoda_gan_seed{s}_108k_G.json").read_text())
             p = g108 / f"hoda_gan_seed{s}_108k_G.pt"
             want = rec["sha256"]
             if checkpoints.sha256sum(p) != want:
                 raise SystemExit(f"{p}: sha256 differs from its record's {want}; restore it with "
                                  f"{rec['state_commit']['restore']}")
-            out[f"gan seed {s}, 108k"] = p
+            out[f"gan seed {s}, 108k"] = p, s
     return out
 
 
@@ -52,11 +53,10 @@ def main(argv: list[str]) -> None:
     sets = referee.control_sets(*splits["val"], n=T.N_CONTROL, ink=splits["train"][0].mean().item(), seed=7)
     for k in ("real (held out)", "noise", "blobs"):
         images[k] = sets[k]
-    for name, path in generator_sets(a.g108).items():
+    for name, (path, seed) in generator_sets(a.g108).items():
         G = gan.DCGANGenerator(z_dim=T.Z_DIM, width=T.WIDTH)
         state = checkpoints.load_state_dict(path, check_sha256=False)
         G.load_state_dict({k: v.float() for k, v in state.items()})
-        seed = int(name.split("seed ")[1][0])
         with torch.no_grad():
             images[name] = gan.binarize(G.eval().sample(T.N_EVAL, generator=utils.generator(seed + 2)))
     referees = {1: T.load_referee()}
