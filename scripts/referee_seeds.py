@@ -4,7 +4,9 @@ referee the same images: the held-out real digits, noise and blobs (the controls
 generators of both seeds at 20,000 and 108,000 generator steps and the WGAN-GP's at 20,000 (5,000 binarised
 samples each, drawn as in the generators' final scores). Writes checkpoints/hoda_referee_seeds.json.
 
-    git show 7991def:checkpoints/training_state/hoda_gan_seed0_108k_G.pt > /tmp/g108/hoda_gan_seed0_108k_G.pt  # etc.
+    mkdir -p /tmp/g108  # the 108k generators from the commits in their records' state_commit:
+    git show 7991def:checkpoints/training_state/hoda_gan_seed0_108k_G.pt > /tmp/g108/hoda_gan_seed0_108k_G.pt
+    git show 1022d3b:checkpoints/training_state/hoda_gan_seed1_108k_G.pt > /tmp/g108/hoda_gan_seed1_108k_G.pt
     OMP_NUM_THREADS=1 python scripts/referee_seeds.py --seeds 2 3 4 5 --g108 /tmp/g108
 """
 from __future__ import annotations
