@@ -892,8 +892,9 @@ print("mean energy along the chains (step: energy): " + ", ".join(
 # speckle, ending at -0.00, the level of the test digits (0.000, printed with the out-of-distribution scores
 # below), although several of the ten shapes are not clean digits: on average the energy rates them like real
 # digits, the blind spot the two-sample test exposed (0.787 for this model's chains from noise, *The chains the
-# model trained with*). Most of the steps refine a shape chosen in the first few dozen, consistent with fresh and
-# buffer chains differing in which classes they reach (0.4% against 6.6% 1s).
+# model trained with*). Most of these 256 steps refine a shape chosen in the first few dozen, consistent with fresh
+# and buffer chains differing in which classes they reach (0.4% against 6.6% 1s); in longer chains, from about
+# 1,000 steps on, the shapes change again, drifting towards 1s (*Why the 1s are missing*).
 
 # %% [markdown]
 # ### Out-of-distribution scores
