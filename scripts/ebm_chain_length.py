@@ -49,7 +49,7 @@ def run_seed(a) -> dict:
     x_held = ebm.to_signed(x_held)
     seed = SEED_OFFSET + a.seed
     g = utils.generator(seed)
-    real = x_held[utils.randperm(len(x_held), generator=utils.generator(seed))[:a.chains]]
+    real = ebm.to_unit(x_held[utils.randperm(len(x_held), generator=utils.generator(seed))[:a.chains]])
     x0 = ebm.uniform_noise(a.chains, (1, 28, 28), g, "cpu")
     marks = lengths(a.first, a.max_steps)
     _, traj = ebm.SamplerConfig(n_steps=marks[-1]).run(model, x0, generator=g, every=a.first)
@@ -57,8 +57,9 @@ def run_seed(a) -> dict:
     for k in marks:
         xs = traj[k // a.first]
         images[k] = ebm.to_uint8(xs[:a.images])
-        q = energy.quality(classifier, ebm.to_unit(xs))
-        test = c2st(ebm.to_unit(real), ebm.to_unit(xs), steps=a.c2st_steps, seed=seed)
+        xu = ebm.to_unit(xs)
+        q = energy.quality(classifier, xu)
+        test = c2st(real, xu, steps=a.c2st_steps, seed=seed)
         out[k] = {"class_counts": torch.bincount(torch.tensor(q["labels"]), minlength=10).tolist(),
                   "mean_max_prob": round(q["mean_max_prob"], 4), "c2st_accuracy": round(test["accuracy"], 4),
                   "c2st_ci95": [round(v, 4) for v in test["ci95"]],
@@ -74,7 +75,8 @@ def run_seed(a) -> dict:
 
 
 def merge(a) -> dict:
-    """The seeds' parts pooled: per length, the counts summed and each seed's share of the smallest classes."""
+    """The seeds' parts pooled: per length, the class counts summed, and each seed's count of 1s, classifier
+    max-prob, two-sample accuracy and mean energy side by side."""
     parts = [json.loads(part_path(a.ckpt, s).read_text()) for s in a.merge]
     rec = checkpoints.load_record(a.ckpt)
     steps = sorted({int(k) for p in parts for k in p["by_length"]})

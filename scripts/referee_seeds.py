@@ -56,11 +56,8 @@ def main(argv: list[str]) -> None:
     for k in ("real (held out)", "noise", "blobs"):
         images[k] = sets[k]
     for name, (path, seed) in generator_sets(a.g108).items():
-        G = gan.DCGANGenerator(z_dim=T.Z_DIM, width=T.WIDTH)
-        state = checkpoints.load_state_dict(path, check_sha256=False)
-        G.load_state_dict({k: v.float() for k, v in state.items()})
-        with torch.no_grad():
-            images[name] = gan.binarize(G.eval().sample(T.N_EVAL, generator=utils.generator(seed + 2)))
+        G = checkpoints.load_into(gan.DCGANGenerator(T.Z_DIM, T.WIDTH), path, check_sha256=False)
+        images[name] = T.final_samples(G, seed)
     referees = {1: T.load_referee()}
     for s in a.seeds:
         t = time.process_time()

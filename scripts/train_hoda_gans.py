@@ -189,9 +189,14 @@ def critic_diagnostics(C, G, x_real, clip=None, seed: int = 0) -> dict:
     return out
 
 
+def final_samples(G, seed: int) -> torch.Tensor:
+    """The N_EVAL binarised samples a generator of training seed `seed` is finally scored on (noise seed + 2)."""
+    return gan.binarize(G.sample(N_EVAL, generator=utils.generator(seed + 2)))
+
+
 def final_metrics(trainer: gan.GANTrainer, clf, ref, splits, seed: int) -> dict:
     xte = splits["test"][0]
-    x = gan.binarize(trainer.G.sample(N_EVAL, generator=utils.generator(seed + 2)))
+    x = final_samples(trainer.G, seed)
     m = referee.image_scores(x, clf, ref, referee.reference_features(clf, ref, xte), x_c2st=xte[:N_C2ST], seed=seed,
                              c2st_steps=C2ST_STEPS)
     m.update(gan.coverage_scores(classifier.predict_proba(clf, x)))  # the classifier's class histogram

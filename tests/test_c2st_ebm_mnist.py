@@ -97,7 +97,7 @@ def test_compact_state_resumes_close_to_the_run(tmp_path, data_root, one_thread,
         script.main(common + ["--score-state", str(tmp_path / "missing.pt")])
 
 
-def test_chain_length_scores_the_chain_after_each_length(data_root, one_thread, load_script):
+def test_chain_length_scores_the_chain_after_each_length(data_root, one_thread, load_script, tmp_path, monkeypatch):
     """scripts/ebm_chain_length.py: the state it scores at k steps is the chain after exactly k steps (the same
     energy as a k-step run of the sampler from the same start and seed), at every doubling, and --merge sums
     the seeds' class counts."""
@@ -113,19 +113,9 @@ def test_chain_length_scores_the_chain_after_each_length(data_root, one_thread, 
         assert part["by_length"][k]["mean_energy"] == pytest.approx(ebm.energy_scores(model, xk).mean().item(),
                                                                     abs=1e-4)
         assert sum(part["by_length"][k]["class_counts"]) == a.chains
-    two = {s: json.loads(json.dumps({**part, "seed": s})) for s in (7, 8)}  # as the parts are read back
-    merged = {}
-    for s, p in two.items():
-        path = script.part_path(a.ckpt, s)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        saved = path.read_text() if path.exists() else None
-        path.write_text(json.dumps(p))
-        merged[s] = saved
-    try:
-        out = script.merge(argparse.Namespace(ckpt=a.ckpt, merge=[7, 8]))
-    finally:
-        for s, saved in merged.items():
-            path = script.part_path(a.ckpt, s)
-            path.unlink() if saved is None else path.write_text(saved)
+    monkeypatch.setattr(script, "part_path", lambda ckpt, seed: tmp_path / f"part_seed{seed}.json")
+    for s in (7, 8):  # the parts as they are written and read back (JSON: string keys)
+        script.part_path(a.ckpt, s).write_text(json.dumps({**part, "seed": s}))
+    out = script.merge(argparse.Namespace(ckpt=a.ckpt, merge=[7, 8]))
     assert out["pooled"][8]["chains"] == 2 * a.chains
     assert out["pooled"][8]["class_counts"] == [2 * c for c in part["by_length"][8]["class_counts"]]
